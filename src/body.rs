@@ -1,0 +1,142 @@
+//! The response body of every layer: the inner service's body, or a rejection.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+pin_project! {
+    /// The response body of this crate's layers: either the inner service's
+    /// body, untouched, or a complete body the layer produced (a rejection, a
+    /// cached response).
+    ///
+    /// It works for any inner body whose `Data` is [`Bytes`] (axum, hyper,
+    /// tonic, tower-http bodies), and keeps the inner body's error type, so
+    /// stacking layers never changes how errors flow.
+    #[derive(Debug)]
+    pub struct GatewayBody<B> {
+        #[pin]
+        kind: Kind<B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    #[derive(Debug)]
+    enum Kind<B> {
+        Inner { #[pin] body: B },
+        Full { data: Option<Bytes> },
+    }
+}
+
+impl<B> GatewayBody<B> {
+    /// Wraps the inner service's body.
+    #[must_use]
+    pub fn new(body: B) -> Self {
+        Self {
+            kind: Kind::Inner { body },
+        }
+    }
+
+    /// A complete body.
+    #[must_use]
+    pub fn full(data: impl Into<Bytes>) -> Self {
+        let data = data.into();
+        Self {
+            kind: Kind::Full {
+                data: (!data.is_empty()).then_some(data),
+            },
+        }
+    }
+
+    /// An empty body.
+    #[must_use]
+    pub fn empty() -> Self {
+        Self {
+            kind: Kind::Full { data: None },
+        }
+    }
+
+    /// Whether this body was produced by a layer rather than the inner service.
+    #[must_use]
+    pub fn is_full(&self) -> bool {
+        matches!(self.kind, Kind::Full { .. })
+    }
+}
+
+impl<B> From<Bytes> for GatewayBody<B> {
+    fn from(data: Bytes) -> Self {
+        Self::full(data)
+    }
+}
+
+impl<B: Default> Default for GatewayBody<B> {
+    fn default() -> Self {
+        Self::new(B::default())
+    }
+}
+
+impl<B> Body for GatewayBody<B>
+where
+    B: Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        match self.project().kind.project() {
+            KindProj::Inner { body } => body.poll_frame(cx),
+            KindProj::Full { data } => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Inner { body } => body.is_end_stream(),
+            Kind::Full { data } => data.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Inner { body } => body.size_hint(),
+            Kind::Full { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |data| data.len() as u64))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{BodyExt, Full};
+
+    #[tokio::test]
+    async fn full_body_yields_its_bytes_once_with_an_exact_size_hint() {
+        let body = GatewayBody::<Full<Bytes>>::full("hello");
+        assert_eq!(body.size_hint().exact(), Some(5));
+        assert!(!body.is_end_stream());
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "hello");
+    }
+
+    #[tokio::test]
+    async fn empty_body_is_at_end_of_stream() {
+        let body = GatewayBody::<Full<Bytes>>::empty();
+        assert!(body.is_end_stream());
+        assert_eq!(body.size_hint().exact(), Some(0));
+        assert!(body.collect().await.unwrap().to_bytes().is_empty());
+    }
+
+    #[tokio::test]
+    async fn inner_body_passes_through() {
+        let body = GatewayBody::new(Full::new(Bytes::from_static(b"inner")));
+        assert!(!body.is_full());
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "inner");
+    }
+}

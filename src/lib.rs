@@ -1,0 +1,105 @@
+//! Amazon API Gateway's building blocks as tower layers.
+//!
+//! `apigw` gives a Rust service what API Gateway gives a Lambda function —
+//! authorizers, request validation, throttling, usage plans, a response
+//! cache, one error format, the Lambda proxy payload formats — as tower
+//! layers that stack in front of any axum, hyper or tonic service,
+//! in-process, at microsecond cost. Pick the layers you need.
+//!
+//! # Quick start
+//!
+//! Wrap an existing axum `Router`:
+//!
+//! ```
+//! use apigw::route::{MatchRouteLayer, RouteTable};
+//! use axum::{Router, routing::get};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let routes = RouteTable::builder()
+//!     .stage("prod")
+//!     .route("GET /orders/{id}", ())?
+//!     .build()?;
+//!
+//! let app = Router::new()
+//!     .route("/orders/{id}", get(|| async { "order" }))
+//!     .layer(MatchRouteLayer::new(routes));
+//!
+//! let response = app
+//!     .oneshot(http::Request::get("/admin").body(axum::body::Body::empty())?)
+//!     .await?;
+//! // API Gateway's answer for an unknown route, as an RFC 9457 problem.
+//! assert_eq!(response.status(), 403);
+//! assert_eq!(response.headers()["content-type"], "application/problem+json");
+//! # Ok(()) }
+//! ```
+//!
+//! # What every layer shares
+//!
+//! * **One error format.** Every rejection is rendered by one
+//!   [`GatewayResponses`](problem::GatewayResponses) value from API Gateway's
+//!   [gateway response types](problem::GatewayResponseType): an RFC 9457
+//!   `application/problem+json` body by default, or API Gateway's own
+//!   `{"message": …}` body. Layers answer with responses, never with `Err`,
+//!   so axum's `Infallible` routers keep working.
+//! * **Extensions, not globals.** What one layer learns flows to the next in
+//!   request extensions ([`identity`], [`route::RouteMatch`]), each readable
+//!   with an axum extractor.
+//! * **Injected time.** Every layer that keeps time reads a
+//!   [`Clock`](clock::Clock); tests use tokio's paused time or
+//!   [`ManualClock`](clock::ManualClock) and never sleep.
+//! * **Routes as API Gateway keys them.** Per-route settings live in a
+//!   [`RouteTable`](route::RouteTable) keyed by `GET /orders/{id}`,
+//!   `ANY /{proxy+}`, `$default`; or apply a layer per route with axum's
+//!   `route_layer`.
+//!
+//! # Blocks
+//!
+//! | block | module | feature | rejects with |
+//! |---|---|---|---|
+//! | route matching | [`route`] | always | 403 `MISSING_AUTHENTICATION_TOKEN` or 404 `RESOURCE_NOT_FOUND` for unknown routes |
+//! | RFC 9457 errors | [`problem`] | always | — |
+//!
+//! Problem `type` URIs are `urn:apigw:problem:<response-type>` (for example
+//! `urn:apigw:problem:throttled`), with a finer suffix where a layer
+//! distinguishes kinds; they are stable.
+//!
+//! # Recommended order (outermost first)
+//!
+//! ```text
+//! request id → access log + metrics → CORS (tower-http) → TokenBucketThrottle (stage / client IP)
+//!   → JwtAuthorizer | LambdaAuthorizerCache → UsagePlan (API key, per-key throttle, quota)
+//!   → TokenBucketThrottle (per method) → RequestValidator → ResponseCache
+//!   → integration timeout (504) → your router | LambdaIntegration
+//! ```
+//!
+//! API Gateway authorizes first and throttles after; a coarse stage or
+//! client-IP throttle goes outermost so that a flood of bad tokens cannot burn
+//! CPU on signature checks. The rest follows API Gateway's order.
+//!
+//! # Features
+//!
+//! One feature per block, all on by default except `redis`: `jwt`,
+//! `lambda-authorizer`, `validate`, `throttle`, `usage-plan`,
+//! `response-cache`, `events`, `integration`, `axum` (extractors and
+//! `MatchedPath` support), `redis` (shared stores for throttles and quotas),
+//! and `full` for everything. Use `default-features = false` and name the
+//! blocks you want for à la carte builds.
+//!
+//! # Minimum supported Rust version
+//!
+//! Rust 1.88.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod body;
+pub mod clock;
+mod error;
+pub mod future;
+pub mod identity;
+#[cfg(feature = "integration")]
+#[cfg_attr(docsrs, doc(cfg(feature = "integration")))]
+pub mod integration;
+pub mod problem;
+pub mod route;
+
+pub use error::ConfigError;

@@ -1,0 +1,662 @@
+//! Routes keyed as API Gateway keys them: `GET /orders/{id}`, `ANY /{proxy+}`,
+//! `$default`.
+//!
+//! Per-route settings (scopes, models, cache on/off, method throttles) live in
+//! one [`RouteTable<T>`], matched with [`matchit`] (the router axum uses) under
+//! API Gateway's precedence:
+//!
+//! 1. the most specific path wins, segment by segment: a literal segment beats
+//!    a `{param}`, which beats a greedy `{proxy+}`;
+//! 2. for equally specific paths, a route for the request's method beats `ANY`;
+//! 3. `$default` catches whatever nothing else matched.
+//!
+//! ```
+//! use apigw::route::RouteTable;
+//! use http::Method;
+//!
+//! let table = RouteTable::builder()
+//!     .stage("prod")
+//!     .route("GET /orders/{id}", "one order")?
+//!     .route("ANY /orders/{id}", "any method")?
+//!     .route("GET /{proxy+}", "catch-all")?
+//!     .route("$default", "fallback")?
+//!     .build()?;
+//!
+//! let (value, matched) = table.lookup(&Method::GET, "/orders/42").unwrap();
+//! assert_eq!(*value, "one order");
+//! assert_eq!(matched.route_key().to_string(), "GET /orders/{id}");
+//! assert_eq!(matched.path_parameter("id"), Some("42"));
+//! assert_eq!(matched.stage(), "prod");
+//!
+//! assert_eq!(*table.lookup(&Method::DELETE, "/orders/42").unwrap().0, "any method");
+//! assert_eq!(*table.lookup(&Method::GET, "/a/b/c").unwrap().0, "catch-all");
+//! assert_eq!(*table.lookup(&Method::POST, "/a/b/c").unwrap().0, "fallback");
+//! # Ok::<(), apigw::ConfigError>(())
+//! ```
+//!
+//! A layer can also be applied per route with axum's `route_layer`, with no
+//! route table: [`RouteMatch::from_axum`] builds the match from axum's
+//! `MatchedPath`.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use http::Method;
+use percent_encoding::percent_decode_str;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::ConfigError;
+
+mod layer;
+
+pub use layer::{MatchRoute, MatchRouteLayer, Unmatched};
+
+/// The stage name of API Gateway's default stage.
+pub const DEFAULT_STAGE: &str = "$default";
+
+/// An API Gateway route key: `METHOD /path`, `ANY /path` or `$default`.
+///
+/// Path segments are literals, `{name}` parameters, or a final greedy
+/// `{name+}` that matches one or more segments.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RouteKey {
+    method: Option<Method>,
+    path: Option<Arc<str>>,
+}
+
+impl RouteKey {
+    /// `$default`.
+    #[must_use]
+    pub fn default_route() -> Self {
+        Self {
+            method: None,
+            path: None,
+        }
+    }
+
+    /// A route for `method` (`None` for `ANY`) and a path template.
+    pub fn new(method: Option<Method>, path: &str) -> Result<Self, ConfigError> {
+        validate_template(path)?;
+        Ok(Self {
+            method,
+            path: Some(Arc::from(path)),
+        })
+    }
+
+    /// The method; `None` for `ANY` and `$default`.
+    #[must_use]
+    pub fn method(&self) -> Option<&Method> {
+        self.method.as_ref()
+    }
+
+    /// The path template (API Gateway's `resource`); `None` for `$default`.
+    #[must_use]
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
+    }
+
+    /// Whether this is `$default`.
+    #[must_use]
+    pub fn is_default(&self) -> bool {
+        self.path.is_none()
+    }
+
+    /// Whether the route applies to `method`.
+    #[must_use]
+    pub fn accepts(&self, method: &Method) -> bool {
+        self.method.as_ref().is_none_or(|m| m == method)
+    }
+}
+
+impl fmt::Display for RouteKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.method, &self.path) {
+            (_, None) => f.write_str(DEFAULT_STAGE),
+            (None, Some(path)) => write!(f, "ANY {path}"),
+            (Some(method), Some(path)) => write!(f, "{method} {path}"),
+        }
+    }
+}
+
+impl fmt::Debug for RouteKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RouteKey({self})")
+    }
+}
+
+impl FromStr for RouteKey {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        let s = s.trim();
+        if s == "$default" {
+            return Ok(Self::default_route());
+        }
+        let (method, path) = s.split_once(' ').ok_or_else(|| {
+            ConfigError::new(format!(
+                "route key `{s}` is not `METHOD /path` or `$default`"
+            ))
+        })?;
+        let method = match method {
+            "ANY" => None,
+            _ => Some(
+                Method::from_bytes(method.as_bytes())
+                    .ok()
+                    .filter(|m| m.as_str().bytes().all(|b| b.is_ascii_uppercase()))
+                    .ok_or_else(|| {
+                        ConfigError::new(format!("route key `{s}` has an invalid method"))
+                    })?,
+            ),
+        };
+        Self::new(method, path.trim())
+    }
+}
+
+impl Serialize for RouteKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for RouteKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Segment {
+    Greedy,
+    Param,
+    Literal,
+}
+
+fn segments(template: &str) -> impl Iterator<Item = (Segment, &str)> {
+    template.split('/').skip(1).map(|segment| {
+        if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            match name.strip_suffix('+') {
+                Some(name) => (Segment::Greedy, name),
+                None => (Segment::Param, name),
+            }
+        } else {
+            (Segment::Literal, segment)
+        }
+    })
+}
+
+fn validate_template(path: &str) -> Result<(), ConfigError> {
+    let invalid = |why: &str| Err(ConfigError::new(format!("route path `{path}` {why}")));
+    if !path.starts_with('/') {
+        return invalid("must start with `/`");
+    }
+    if path.contains(char::is_whitespace) {
+        return invalid("must not contain whitespace");
+    }
+    let all: Vec<_> = segments(path).collect();
+    for (i, (kind, text)) in all.iter().enumerate() {
+        match kind {
+            Segment::Literal if text.contains(['{', '}', '*']) => {
+                return invalid("has a malformed segment");
+            }
+            Segment::Param | Segment::Greedy
+                if text.is_empty() || !text.bytes().all(is_param_char) =>
+            {
+                return invalid("has a parameter with an invalid name");
+            }
+            Segment::Greedy if i + 1 != all.len() => {
+                return invalid("has a greedy parameter before its end");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn is_param_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.'
+}
+
+/// The template in `matchit`'s syntax: `{proxy+}` becomes `{*proxy}`.
+fn matchit_template(template: &str) -> String {
+    let mut out = String::with_capacity(template.len() + 1);
+    for (kind, text) in segments(template) {
+        out.push('/');
+        match kind {
+            Segment::Literal => out.push_str(text),
+            Segment::Param => {
+                out.push('{');
+                out.push_str(text);
+                out.push('}');
+            }
+            Segment::Greedy => {
+                out.push_str("{*");
+                out.push_str(text);
+                out.push('}');
+            }
+        }
+    }
+    out
+}
+
+/// Orders templates by API Gateway's specificity: greater is more specific.
+fn specificity(a: &str, b: &str) -> Ordering {
+    let ranks = |t| segments(t).map(|(kind, _)| kind);
+    let mut a_ranks = ranks(a);
+    let mut b_ranks = ranks(b);
+    loop {
+        match (a_ranks.next(), b_ranks.next()) {
+            (Some(x), Some(y)) if x != y => return x.cmp(&y),
+            (Some(_), Some(_)) => {}
+            (Some(_), None) => return Ordering::Greater,
+            (None, Some(_)) => return Ordering::Less,
+            (None, None) => return Ordering::Equal,
+        }
+    }
+}
+
+/// The route a request matched: its route key, path parameters and stage.
+///
+/// Inserted into request extensions by whatever matched the request; read by
+/// every layer with per-route settings and by the Lambda integration
+/// (`routeKey`, `resource`, `pathParameters`, `stage`). Cheap to clone.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RouteMatch {
+    inner: Arc<MatchInner>,
+}
+
+#[derive(PartialEq, Eq)]
+struct MatchInner {
+    route_key: RouteKey,
+    path_parameters: Vec<(String, String)>,
+    stage: Arc<str>,
+}
+
+impl RouteMatch {
+    /// A match of `route_key` with the given (decoded) path parameters.
+    #[must_use]
+    pub fn new(
+        route_key: RouteKey,
+        path_parameters: Vec<(String, String)>,
+        stage: impl Into<Arc<str>>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(MatchInner {
+                route_key,
+                path_parameters,
+                stage: stage.into(),
+            }),
+        }
+    }
+
+    /// The matched route key, e.g. `GET /orders/{id}`.
+    #[must_use]
+    pub fn route_key(&self) -> &RouteKey {
+        &self.inner.route_key
+    }
+
+    /// The path template (API Gateway's `resource`), `None` for `$default`.
+    #[must_use]
+    pub fn resource(&self) -> Option<&str> {
+        self.inner.route_key.path()
+    }
+
+    /// The path parameters, percent-decoded, in template order.
+    #[must_use]
+    pub fn path_parameters(&self) -> &[(String, String)] {
+        &self.inner.path_parameters
+    }
+
+    /// One path parameter.
+    #[must_use]
+    pub fn path_parameter(&self, name: &str) -> Option<&str> {
+        self.inner
+            .path_parameters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The stage; `$default` unless configured.
+    #[must_use]
+    pub fn stage(&self) -> &str {
+        &self.inner.stage
+    }
+
+    /// A match built from an axum route template (`MatchedPath`, e.g.
+    /// `/orders/{id}` or `/files/{*rest}`) and the request's path, in `stage`.
+    ///
+    /// The route key's method is the request's: axum matches methods after
+    /// paths, so the route is as specific as the handler that runs.
+    /// Returns `None` when the path does not fit the template.
+    #[must_use]
+    pub fn from_axum(method: &Method, matched_path: &str, path: &str, stage: &str) -> Option<Self> {
+        let mut template = String::with_capacity(matched_path.len());
+        let mut parameters = Vec::new();
+        let mut path_segments = path.strip_prefix('/')?.split('/');
+        let mut template_segments = matched_path.strip_prefix('/')?.split('/').peekable();
+        while let Some(segment) = template_segments.next() {
+            template.push('/');
+            if let Some(name) = segment.strip_prefix("{*").and_then(|s| s.strip_suffix('}')) {
+                let rest: Vec<&str> = path_segments.by_ref().collect();
+                let rest = rest.join("/");
+                if rest.is_empty() || template_segments.peek().is_some() {
+                    return None;
+                }
+                template.push('{');
+                template.push_str(name);
+                template.push_str("+}");
+                parameters.push((name.to_owned(), decode(&rest)));
+            } else if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                let value = path_segments.next().filter(|v| !v.is_empty())?;
+                template.push_str(segment);
+                parameters.push((name.to_owned(), decode(value)));
+            } else {
+                if path_segments.next()? != segment {
+                    return None;
+                }
+                template.push_str(segment);
+            }
+        }
+        if path_segments.next().is_some() {
+            return None;
+        }
+        let route_key = RouteKey {
+            method: Some(method.clone()),
+            path: Some(Arc::from(template)),
+        };
+        Some(Self::new(route_key, parameters, stage))
+    }
+
+    /// The request's match: the `RouteMatch` extension, else one built from
+    /// axum's `MatchedPath` (feature `axum`) in the `$default` stage.
+    #[must_use]
+    pub fn from_request_parts(parts: &http::request::Parts) -> Option<Self> {
+        if let Some(matched) = parts.extensions.get::<Self>() {
+            return Some(matched.clone());
+        }
+        #[cfg(feature = "axum")]
+        if let Some(matched) = parts.extensions.get::<axum::extract::MatchedPath>() {
+            return Self::from_axum(
+                &parts.method,
+                matched.as_str(),
+                parts.uri.path(),
+                DEFAULT_STAGE,
+            );
+        }
+        None
+    }
+}
+
+fn decode(value: &str) -> String {
+    percent_decode_str(value).decode_utf8_lossy().into_owned()
+}
+
+impl fmt::Debug for RouteMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouteMatch")
+            .field("route_key", &self.inner.route_key)
+            .field("path_parameters", &self.inner.path_parameters)
+            .field("stage", &self.inner.stage)
+            .finish()
+    }
+}
+
+/// Per-route values of type `T`, matched with API Gateway's precedence.
+///
+/// See the [module docs](self). Built once, then shared (`Clone` when `T` is;
+/// wrap it in an `Arc` to share a large table).
+#[derive(Clone)]
+pub struct RouteTable<T> {
+    routes: Vec<(RouteKey, T)>,
+    by_method: HashMap<Method, matchit::Router<usize>>,
+    any: matchit::Router<usize>,
+    default: Option<usize>,
+    stage: Arc<str>,
+}
+
+impl<T> RouteTable<T> {
+    /// A builder.
+    pub fn builder() -> RouteTableBuilder<T> {
+        RouteTableBuilder {
+            routes: Vec::new(),
+            stage: Arc::from(DEFAULT_STAGE),
+        }
+    }
+
+    /// The stage every match reports.
+    #[must_use]
+    pub fn stage(&self) -> &str {
+        &self.stage
+    }
+
+    /// Every route and its value, in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&RouteKey, &T)> {
+        self.routes.iter().map(|(k, v)| (k, v))
+    }
+
+    /// The number of routes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// Whether the table has no route.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// The value of exactly this route key.
+    #[must_use]
+    pub fn get(&self, key: &RouteKey) -> Option<&T> {
+        self.routes.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Matches a request's method and path (the raw, percent-encoded path).
+    #[must_use]
+    pub fn lookup(&self, method: &Method, path: &str) -> Option<(&T, RouteMatch)> {
+        let specific = self
+            .by_method
+            .get(method)
+            .and_then(|router| router.at(path).ok());
+        let any = self.any.at(path).ok();
+        let chosen = match (specific, any) {
+            (Some(s), Some(a)) => {
+                let s_path = self.routes[*s.value].0.path().unwrap_or_default();
+                let a_path = self.routes[*a.value].0.path().unwrap_or_default();
+                if specificity(a_path, s_path) == Ordering::Greater {
+                    a
+                } else {
+                    s
+                }
+            }
+            (Some(m), None) | (None, Some(m)) => m,
+            (None, None) => {
+                let index = self.default?;
+                let (key, value) = &self.routes[index];
+                return Some((
+                    value,
+                    RouteMatch::new(key.clone(), Vec::new(), self.stage.clone()),
+                ));
+            }
+        };
+        let (key, value) = &self.routes[*chosen.value];
+        let parameters = chosen
+            .params
+            .iter()
+            .map(|(name, value)| (name.to_owned(), decode(value)))
+            .collect();
+        Some((
+            value,
+            RouteMatch::new(key.clone(), parameters, self.stage.clone()),
+        ))
+    }
+
+    /// The request's route: its [`RouteMatch`] extension (or axum's
+    /// `MatchedPath`) when present and in this table, else a match of its
+    /// method and path.
+    #[must_use]
+    pub fn lookup_request(&self, parts: &http::request::Parts) -> Option<(&T, RouteMatch)> {
+        if let Some(matched) = parts.extensions.get::<RouteMatch>()
+            && let Some(value) = self.get(matched.route_key())
+        {
+            return Some((value, matched.clone()));
+        }
+        self.lookup(&parts.method, parts.uri.path())
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for RouteTable<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouteTable")
+            .field("stage", &self.stage)
+            .field("routes", &self.routes)
+            .finish()
+    }
+}
+
+impl<T> Default for RouteTable<T> {
+    fn default() -> Self {
+        Self {
+            routes: Vec::new(),
+            by_method: HashMap::new(),
+            any: matchit::Router::new(),
+            default: None,
+            stage: Arc::from(DEFAULT_STAGE),
+        }
+    }
+}
+
+/// Builds a [`RouteTable`].
+#[must_use]
+pub struct RouteTableBuilder<T> {
+    routes: Vec<(RouteKey, T)>,
+    stage: Arc<str>,
+}
+
+impl<T> fmt::Debug for RouteTableBuilder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouteTableBuilder")
+            .field(
+                "routes",
+                &self.routes.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("stage", &self.stage)
+            .finish()
+    }
+}
+
+impl<T> RouteTableBuilder<T> {
+    /// The stage name matches report. Default: `$default`.
+    pub fn stage(mut self, stage: impl Into<Arc<str>>) -> Self {
+        self.stage = stage.into();
+        self
+    }
+
+    /// Adds a route by its key's text (`GET /orders/{id}`).
+    pub fn route(self, key: &str, value: T) -> Result<Self, ConfigError> {
+        Ok(self.route_key(key.parse()?, value))
+    }
+
+    /// Adds a route by key. Duplicates and conflicts are reported by
+    /// [`build`](Self::build).
+    pub fn route_key(mut self, key: RouteKey, value: T) -> Self {
+        self.routes.push((key, value));
+        self
+    }
+
+    /// The finished table, or why the routes conflict (the same key twice,
+    /// two parameters with different names in the same place).
+    pub fn build(self) -> Result<RouteTable<T>, ConfigError> {
+        let mut by_method: HashMap<Method, matchit::Router<usize>> = HashMap::new();
+        let mut any = matchit::Router::new();
+        let mut default = None;
+        for (index, (key, _)) in self.routes.iter().enumerate() {
+            let Some(path) = key.path() else {
+                if default.replace(index).is_some() {
+                    return Err(ConfigError::new("route `$default` is defined twice"));
+                }
+                continue;
+            };
+            let router = match key.method() {
+                Some(method) => by_method.entry(method.clone()).or_default(),
+                None => &mut any,
+            };
+            router
+                .insert(matchit_template(path), index)
+                .map_err(|err| {
+                    ConfigError::new(format!("route `{key}` conflicts with another route: {err}"))
+                })?;
+        }
+        Ok(RouteTable {
+            routes: self.routes,
+            by_method,
+            any,
+            default,
+            stage: self.stage,
+        })
+    }
+}
+
+#[cfg(feature = "axum")]
+mod extract {
+    use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+    use axum_core::response::{IntoResponse, Response};
+    use http::request::Parts;
+
+    use super::RouteMatch;
+    use crate::identity::RequestId;
+    use crate::problem::{GatewayResponseType, GatewayResponses, Rejection};
+
+    /// The rejection of the [`RouteMatch`] extractor outside a matched route.
+    #[derive(Debug)]
+    pub struct MissingRouteMatch {
+        request_id: Option<RequestId>,
+    }
+
+    impl IntoResponse for MissingRouteMatch {
+        fn into_response(self) -> Response {
+            tracing::error!("handler extracted a RouteMatch outside a matched route");
+            let rejection = Rejection::new(GatewayResponseType::ApiConfigurationError)
+                .with_problem_type("urn:apigw:problem:api-configuration-error:missing-extension")
+                .with_detail("`RouteMatch` is missing: match the request with a `RouteTable` or an axum route");
+            GatewayResponses::default()
+                .render(&rejection, Some(&self.request_id.unwrap_or_default()))
+        }
+    }
+
+    /// The [`RouteMatch`] extension, or one built from axum's `MatchedPath`.
+    impl<S: Send + Sync> FromRequestParts<S> for RouteMatch {
+        type Rejection = MissingRouteMatch;
+
+        async fn from_request_parts(
+            parts: &mut Parts,
+            _state: &S,
+        ) -> Result<Self, Self::Rejection> {
+            RouteMatch::from_request_parts(parts).ok_or_else(|| MissingRouteMatch {
+                request_id: RequestId::find(&parts.extensions, &parts.headers),
+            })
+        }
+    }
+
+    impl<S: Send + Sync> OptionalFromRequestParts<S> for RouteMatch {
+        type Rejection = std::convert::Infallible;
+
+        async fn from_request_parts(
+            parts: &mut Parts,
+            _state: &S,
+        ) -> Result<Option<Self>, Self::Rejection> {
+            Ok(RouteMatch::from_request_parts(parts))
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+pub use extract::MissingRouteMatch;
+
+#[cfg(test)]
+mod tests;

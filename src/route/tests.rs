@@ -1,0 +1,223 @@
+use super::*;
+
+fn table(routes: &[&str]) -> RouteTable<String> {
+    routes
+        .iter()
+        .fold(RouteTable::builder(), |b, r| {
+            b.route(r, (*r).to_owned()).unwrap()
+        })
+        .build()
+        .unwrap()
+}
+
+fn matched(table: &RouteTable<String>, method: &Method, path: &str) -> Option<String> {
+    table.lookup(method, path).map(|(v, _)| v.clone())
+}
+
+#[test]
+fn route_keys_parse_and_display() {
+    for text in [
+        "GET /orders/{id}",
+        "ANY /{proxy+}",
+        "$default",
+        "POST /",
+        "DELETE /a/b/{c}/{rest+}",
+    ] {
+        assert_eq!(text.parse::<RouteKey>().unwrap().to_string(), text);
+    }
+    let key: RouteKey = "ANY /{proxy+}".parse().unwrap();
+    assert_eq!(key.method(), None);
+    assert!(key.accepts(&Method::PATCH));
+    assert!(RouteKey::default_route().is_default());
+}
+
+#[test]
+fn malformed_route_keys_are_configuration_errors() {
+    for text in [
+        "GET",
+        "GET orders",
+        "get /orders",
+        "GET /orders/{id",
+        "GET /{proxy+}/tail",
+        "GET /a/{}",
+        "GET /a/{b c}",
+        "G@T /a",
+        "GET /a*b",
+    ] {
+        assert!(text.parse::<RouteKey>().is_err(), "{text} should not parse");
+    }
+}
+
+#[test]
+fn literal_beats_parameter_beats_greedy() {
+    let t = table(&[
+        "GET /pets/dog/1",
+        "GET /pets/dog/{id}",
+        "GET /pets/{proxy+}",
+        "ANY /{proxy+}",
+    ]);
+    assert_eq!(
+        matched(&t, &Method::GET, "/pets/dog/1").unwrap(),
+        "GET /pets/dog/1"
+    );
+    assert_eq!(
+        matched(&t, &Method::GET, "/pets/dog/2").unwrap(),
+        "GET /pets/dog/{id}"
+    );
+    assert_eq!(
+        matched(&t, &Method::GET, "/pets/cat/1").unwrap(),
+        "GET /pets/{proxy+}"
+    );
+    // AWS's own example: POST /pets/dog/2 does not match the GET routes.
+    assert_eq!(
+        matched(&t, &Method::POST, "/pets/dog/2").unwrap(),
+        "ANY /{proxy+}"
+    );
+}
+
+#[test]
+fn more_specific_any_path_beats_less_specific_method_path() {
+    let t = table(&["GET /{proxy+}", "ANY /orders/{id}"]);
+    assert_eq!(
+        matched(&t, &Method::GET, "/orders/1").unwrap(),
+        "ANY /orders/{id}"
+    );
+    assert_eq!(
+        matched(&t, &Method::GET, "/other/1").unwrap(),
+        "GET /{proxy+}"
+    );
+}
+
+#[test]
+fn method_route_beats_any_on_the_same_path() {
+    let t = table(&["ANY /orders/{id}", "GET /orders/{id}"]);
+    assert_eq!(
+        matched(&t, &Method::GET, "/orders/1").unwrap(),
+        "GET /orders/{id}"
+    );
+    assert_eq!(
+        matched(&t, &Method::PUT, "/orders/1").unwrap(),
+        "ANY /orders/{id}"
+    );
+}
+
+#[test]
+fn default_route_catches_the_rest() {
+    let t = table(&["GET /orders", "$default"]);
+    assert_eq!(matched(&t, &Method::POST, "/orders").unwrap(), "$default");
+    assert_eq!(matched(&t, &Method::GET, "/x/y").unwrap(), "$default");
+    let (_, m) = t.lookup(&Method::GET, "/x").unwrap();
+    assert!(m.route_key().is_default());
+    assert!(m.path_parameters().is_empty());
+    let without = table(&["GET /orders"]);
+    assert!(matched(&without, &Method::GET, "/x").is_none());
+}
+
+#[test]
+fn greedy_parameter_needs_at_least_one_segment() {
+    let t = table(&["ANY /{proxy+}"]);
+    assert!(matched(&t, &Method::GET, "/").is_none());
+    let (_, m) = t.lookup(&Method::GET, "/a/b/c").unwrap();
+    assert_eq!(m.path_parameter("proxy"), Some("a/b/c"));
+}
+
+#[test]
+fn path_parameters_are_percent_decoded() {
+    let t = table(&["GET /files/{name}"]);
+    let (_, m) = t.lookup(&Method::GET, "/files/a%20b%2Fc").unwrap();
+    assert_eq!(m.path_parameter("name"), Some("a b/c"));
+    assert_eq!(m.resource(), Some("/files/{name}"));
+}
+
+#[test]
+fn matches_report_the_stage() {
+    let t = RouteTable::builder()
+        .stage("prod")
+        .route("GET /", ())
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(t.lookup(&Method::GET, "/").unwrap().1.stage(), "prod");
+    let t = RouteTable::builder()
+        .route("GET /", ())
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(t.lookup(&Method::GET, "/").unwrap().1.stage(), "$default");
+}
+
+#[test]
+fn conflicting_routes_are_configuration_errors() {
+    let same = RouteTable::builder()
+        .route("GET /a", 1)
+        .unwrap()
+        .route("GET /a", 2)
+        .unwrap()
+        .build();
+    assert!(same.is_err());
+    let renamed = RouteTable::builder()
+        .route("GET /a/{x}", 1)
+        .unwrap()
+        .route("GET /a/{y}", 2)
+        .unwrap()
+        .build();
+    assert!(renamed.is_err());
+    let defaults = RouteTable::builder()
+        .route("$default", 1)
+        .unwrap()
+        .route("$default", 2)
+        .unwrap()
+        .build();
+    assert!(defaults.is_err());
+    // The same path under different methods is fine.
+    let methods = RouteTable::builder()
+        .route("GET /a/{x}", 1)
+        .unwrap()
+        .route("POST /a/{y}", 2)
+        .unwrap()
+        .build();
+    assert!(methods.is_ok());
+}
+
+#[test]
+fn axum_templates_convert_to_route_matches() {
+    let m = RouteMatch::from_axum(
+        &Method::GET,
+        "/orders/{id}/items/{item}",
+        "/orders/7/items/a%20b",
+        "$default",
+    )
+    .unwrap();
+    assert_eq!(m.route_key().to_string(), "GET /orders/{id}/items/{item}");
+    assert_eq!(m.path_parameter("id"), Some("7"));
+    assert_eq!(m.path_parameter("item"), Some("a b"));
+
+    let m = RouteMatch::from_axum(&Method::PUT, "/files/{*rest}", "/files/a/b", "prod").unwrap();
+    assert_eq!(m.route_key().to_string(), "PUT /files/{rest+}");
+    assert_eq!(m.path_parameter("rest"), Some("a/b"));
+    assert_eq!(m.stage(), "prod");
+
+    assert!(RouteMatch::from_axum(&Method::GET, "/orders/{id}", "/orders", "$default").is_none());
+    assert!(
+        RouteMatch::from_axum(&Method::GET, "/orders/{id}", "/orders/1/2", "$default").is_none()
+    );
+    assert!(RouteMatch::from_axum(&Method::GET, "/orders", "/other", "$default").is_none());
+}
+
+#[test]
+fn lookup_request_reuses_an_existing_route_match() {
+    let t = table(&["GET /orders/{id}"]);
+    let (_, first) = t.lookup(&Method::GET, "/orders/1").unwrap();
+    let mut request = http::Request::get("/orders/1").body(()).unwrap();
+    request.extensions_mut().insert(first.clone());
+    let (parts, ()) = request.into_parts();
+    let (_, again) = t.lookup_request(&parts).unwrap();
+    assert_eq!(again, first);
+}
+
+#[test]
+fn route_keys_deserialize_from_strings() {
+    let key: RouteKey = serde_json::from_str("\"GET /orders/{id}\"").unwrap();
+    assert_eq!(key.to_string(), "GET /orders/{id}");
+    assert!(serde_json::from_str::<RouteKey>("\"nope\"").is_err());
+}
