@@ -59,6 +59,8 @@
 //! |---|---|---|---|
 //! | route matching | [`route`] | always | 403 `MISSING_AUTHENTICATION_TOKEN` or 404 `RESOURCE_NOT_FOUND` for unknown routes |
 //! | RFC 9457 errors | [`problem`] | always | — |
+//! | access logs (`$context` variables) | `access_log` | `access-log` | — |
+//! | API Gateway metrics | `metrics` | `metrics` | — |
 //!
 //! Problem `type` URIs are `urn:apigw:problem:<response-type>` (for example
 //! `urn:apigw:problem:throttled`), with a finer suffix where a layer
@@ -82,7 +84,7 @@
 //! One feature per block, all on by default except `redis`: `jwt`,
 //! `lambda-authorizer`, `validate`, `throttle`, `usage-plan`,
 //! `response-cache`, `events`, `integration`, `axum` (extractors and
-//! `MatchedPath` support), `redis` (shared stores for throttles and quotas),
+//! `MatchedPath` support), `access-log`, `metrics`, `redis` (shared stores for throttles and quotas),
 //! and `full` for everything. Use `default-features = false` and name the
 //! blocks you want for à la carte builds.
 //!
@@ -91,6 +93,9 @@
 //! Rust 1.88.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "access-log")]
+#[cfg_attr(docsrs, doc(cfg(feature = "access-log")))]
+pub mod access_log;
 pub mod body;
 pub mod clock;
 mod error;
@@ -99,6 +104,10 @@ pub mod identity;
 #[cfg(feature = "integration")]
 #[cfg_attr(docsrs, doc(cfg(feature = "integration")))]
 pub mod integration;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
+pub mod observe;
 pub mod problem;
 pub mod route;
 

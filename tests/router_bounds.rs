@@ -1,6 +1,8 @@
 //! Every layer under `Router::layer` and `Router::route_layer`: breaking
 //! axum's bounds fails to compile. One line per layer, as layers land.
 
+use apigw::access_log::AccessLogLayer;
+use apigw::metrics::GatewayMetricsLayer;
 use apigw::route::{MatchRouteLayer, RouteTable};
 use axum::Router;
 use axum::routing::get;
@@ -29,6 +31,11 @@ fn layers_fit_router_layer_and_route_layer() {
 fn public_types_are_send_sync_and_layers_clone() {
     assert_send_sync_static::<MatchRouteLayer<()>>();
     assert_clone::<MatchRouteLayer<()>>();
+    assert_send_sync_static::<AccessLogLayer>();
+    assert_clone::<AccessLogLayer>();
+    assert_send_sync_static::<GatewayMetricsLayer>();
+    assert_clone::<GatewayMetricsLayer>();
+    assert_send_sync_static::<apigw::observe::Observation>();
     assert_send_sync_static::<apigw::problem::GatewayResponses>();
     assert_send_sync_static::<apigw::problem::Rejection>();
     assert_send_sync_static::<apigw::problem::ProblemDetails>();

@@ -157,7 +157,7 @@ where
             .map(|(_, m)| m);
         let response_type = match (matched, self.shared.unmatched) {
             (Some(matched), _) => {
-                request.extensions_mut().insert(matched);
+                crate::observe::insert(request.extensions_mut(), matched);
                 return ResponseFuture::inner(self.inner.call(request));
             }
             (None, Unmatched::PassThrough) => {
