@@ -30,13 +30,15 @@
 //!     .layer(GatewayMetricsLayer::builder().prefix("apigw_").build());
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use ::metrics::{Counter, Histogram};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -45,6 +47,7 @@ use tower_service::Service;
 use crate::clock::{SharedClock, default_clock};
 use crate::observe::Observation;
 use crate::problem::{GatewayResponseType, Rejection};
+use crate::route::{RouteKey, RouteMatch};
 
 /// The header a response cache marks hits and misses with.
 const X_CACHE: &str = "x-cache";
@@ -78,9 +81,75 @@ impl Names {
     }
 }
 
+/// Most (route, stage) pairs whose handles are kept; the label set is
+/// bounded by the route table, this only guards against a pathological one.
+const MAX_CACHED_LABEL_SETS: usize = 10_000;
+
+/// The registered metrics of one (route, stage) pair.
+struct Handles {
+    count: Counter,
+    error_4xx: Counter,
+    error_5xx: Counter,
+    latency: Histogram,
+    integration_latency: Histogram,
+    cache_hit: Counter,
+    cache_miss: Counter,
+    throttle: Counter,
+    quota: Counter,
+}
+
+impl Handles {
+    fn register(names: &Names, route: String, stage: String) -> Self {
+        let labels = [("route", route), ("stage", stage)];
+        Self {
+            count: ::metrics::counter!(names.count.clone(), &labels),
+            error_4xx: ::metrics::counter!(names.error_4xx.clone(), &labels),
+            error_5xx: ::metrics::counter!(names.error_5xx.clone(), &labels),
+            latency: ::metrics::histogram!(names.latency.clone(), &labels),
+            integration_latency: ::metrics::histogram!(names.integration_latency.clone(), &labels),
+            cache_hit: ::metrics::counter!(names.cache_hit.clone(), &labels),
+            cache_miss: ::metrics::counter!(names.cache_miss.clone(), &labels),
+            throttle: ::metrics::counter!(names.throttle.clone(), &labels),
+            quota: ::metrics::counter!(names.quota.clone(), &labels),
+        }
+    }
+}
+
+type LabelSet = (Option<RouteKey>, Option<Arc<str>>);
+
 struct Shared {
     names: Names,
     clock: SharedClock,
+    /// Handles registered once per label set, so a request costs a map
+    /// lookup and atomic increments, not key construction.
+    handles: RwLock<HashMap<LabelSet, Arc<Handles>>>,
+}
+
+impl Shared {
+    fn handles(&self, route: Option<&RouteMatch>) -> Arc<Handles> {
+        let key: LabelSet = (
+            route.map(|r| r.route_key().clone()),
+            route.map(|r| Arc::clone(r.stage_shared())),
+        );
+        if let Some(handles) = self
+            .handles
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return Arc::clone(handles);
+        }
+        let (route_label, stage_label) = match route {
+            Some(route) => (route.route_key().to_string(), route.stage().to_owned()),
+            None => ("UNMATCHED".to_owned(), "-".to_owned()),
+        };
+        let handles = Arc::new(Handles::register(&self.names, route_label, stage_label));
+        let mut cache = self.handles.write().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() < MAX_CACHED_LABEL_SETS {
+            cache.insert(key, Arc::clone(&handles));
+        }
+        handles
+    }
 }
 
 /// Records API Gateway's metrics for every request. See the [module docs](self).
@@ -146,6 +215,7 @@ impl GatewayMetricsLayerBuilder {
             shared: Arc::new(Shared {
                 names: Names::new(&self.prefix),
                 clock: self.clock,
+                handles: RwLock::default(),
             }),
         }
     }
@@ -241,28 +311,23 @@ where
 
 impl State {
     fn record<B>(&self, response: Option<&Response<B>>) {
-        let names = &self.shared.names;
         let observed = self.observation.snapshot();
-        let (route, stage) = match &observed.route {
-            Some(route) => (route.route_key().to_string(), route.stage().to_owned()),
-            None => ("UNMATCHED".to_owned(), "-".to_owned()),
-        };
-        let labels = [("route", route), ("stage", stage)];
+        let handles = self.shared.handles(observed.route.as_ref());
         let status = response.map(Response::status);
         let client_error = status.is_some_and(|s| s.is_client_error());
         let server_error = status.is_none_or(|s| s.is_server_error());
-        ::metrics::counter!(names.count.clone(), &labels).increment(1);
-        ::metrics::counter!(names.error_4xx.clone(), &labels).increment(u64::from(client_error));
-        ::metrics::counter!(names.error_5xx.clone(), &labels).increment(u64::from(server_error));
+        handles.count.increment(1);
+        handles.error_4xx.increment(u64::from(client_error));
+        handles.error_5xx.increment(u64::from(server_error));
         let latency = self
             .shared
             .clock
             .now()
             .saturating_duration_since(self.start);
-        ::metrics::histogram!(names.latency.clone(), &labels)
-            .record(latency.as_secs_f64() * 1000.0);
+        handles.latency.record(latency.as_secs_f64() * 1000.0);
         if let Some(integration) = observed.integration_latency {
-            ::metrics::histogram!(names.integration_latency.clone(), &labels)
+            handles
+                .integration_latency
                 .record(integration.as_secs_f64() * 1000.0);
         }
         let Some(response) = response else { return };
@@ -271,12 +336,8 @@ impl State {
             .get(X_CACHE)
             .map(http::HeaderValue::as_bytes)
         {
-            Some(v) if v.eq_ignore_ascii_case(b"hit") => {
-                ::metrics::counter!(names.cache_hit.clone(), &labels).increment(1);
-            }
-            Some(v) if v.eq_ignore_ascii_case(b"miss") => {
-                ::metrics::counter!(names.cache_miss.clone(), &labels).increment(1);
-            }
+            Some(v) if v.eq_ignore_ascii_case(b"hit") => handles.cache_hit.increment(1),
+            Some(v) if v.eq_ignore_ascii_case(b"miss") => handles.cache_miss.increment(1),
             _ => {}
         }
         match response
@@ -284,12 +345,8 @@ impl State {
             .get::<Rejection>()
             .map(Rejection::response_type)
         {
-            Some(GatewayResponseType::Throttled) => {
-                ::metrics::counter!(names.throttle.clone(), &labels).increment(1);
-            }
-            Some(GatewayResponseType::QuotaExceeded) => {
-                ::metrics::counter!(names.quota.clone(), &labels).increment(1);
-            }
+            Some(GatewayResponseType::Throttled) => handles.throttle.increment(1),
+            Some(GatewayResponseType::QuotaExceeded) => handles.quota.increment(1),
             _ => {}
         }
     }

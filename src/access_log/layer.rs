@@ -48,6 +48,8 @@ impl WriteAccessLog for TracingSink {
 
 struct Shared {
     pieces: Vec<Piece>,
+    /// Which request fields the template needs, so others are never copied.
+    needs: Needs,
     sink: Box<dyn WriteAccessLog>,
     clock: SharedClock,
     api_id: Option<String>,
@@ -140,9 +142,11 @@ impl AccessLogLayerBuilder {
 
     /// The layer, or why the format is invalid.
     pub fn build(self) -> Result<AccessLogLayer, ConfigError> {
+        let pieces = template::parse(&self.format)?;
         Ok(AccessLogLayer {
             shared: Arc::new(Shared {
-                pieces: template::parse(&self.format)?,
+                needs: Needs::of(&pieces),
+                pieces,
                 sink: self.sink,
                 clock: self.clock,
                 api_id: self.api_id,
@@ -212,13 +216,33 @@ impl<S: fmt::Debug> fmt::Debug for AccessLog<S> {
     }
 }
 
+#[derive(Clone, Copy, Debug, Default)]
+struct Needs {
+    path: bool,
+    domain_name: bool,
+    user_agent: bool,
+    source_ip: bool,
+}
+
+impl Needs {
+    fn of(pieces: &[Piece]) -> Self {
+        let uses = |wanted: Variable| pieces.iter().any(|p| *p == Piece::Variable(wanted.clone()));
+        Self {
+            path: uses(Variable::Path),
+            domain_name: uses(Variable::DomainName),
+            user_agent: uses(Variable::UserAgent),
+            source_ip: uses(Variable::SourceIp),
+        }
+    }
+}
+
 /// What is known of the request when it arrives.
 struct Arrival {
     shared: Arc<Shared>,
     observation: Observation,
     request_id: RequestId,
     method: http::Method,
-    path: String,
+    path: Option<String>,
     protocol: &'static str,
     domain_name: Option<String>,
     user_agent: Option<String>,
@@ -243,6 +267,7 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let observation = Observation::attach(request.extensions_mut());
         let request_id = RequestId::get_or_insert(&mut request);
+        let needs = self.shared.needs;
         let header = |name| {
             request
                 .headers()
@@ -255,11 +280,17 @@ where
             observation,
             request_id,
             method: request.method().clone(),
-            path: request.uri().path().to_owned(),
+            path: needs.path.then(|| request.uri().path().to_owned()),
             protocol: protocol(request.version()),
-            domain_name: header(HOST).or_else(|| request.uri().host().map(str::to_owned)),
-            user_agent: header(USER_AGENT),
-            source_ip: source_ip(request.extensions()),
+            domain_name: needs
+                .domain_name
+                .then(|| header(HOST).or_else(|| request.uri().host().map(str::to_owned)))
+                .flatten(),
+            user_agent: needs.user_agent.then(|| header(USER_AGENT)).flatten(),
+            source_ip: needs
+                .source_ip
+                .then(|| source_ip(request.extensions()))
+                .flatten(),
             start: self.shared.clock.now(),
             unix_time: self.shared.clock.unix_time(),
         };
@@ -347,7 +378,7 @@ impl Arrival {
             Variable::RouteKey => route?.route_key().to_string(),
             Variable::ResourcePath => route?.resource()?.to_owned(),
             Variable::HttpMethod => self.method.to_string(),
-            Variable::Path => self.path.clone(),
+            Variable::Path => self.path.clone()?,
             Variable::Protocol => self.protocol.to_owned(),
             Variable::Stage => route?.stage().to_owned(),
             Variable::DomainName => self.domain_name.clone()?,

@@ -269,3 +269,26 @@ async fn an_inner_error_is_logged_without_a_status() {
     assert_eq!(lines.lock().unwrap()[0], "-");
     let _ = StatusCode::OK;
 }
+
+#[tokio::test]
+async fn request_fields_are_logged_when_the_format_uses_them() {
+    let (builder, lines) = collecting(
+        "$context.path $context.domainName $context.identity.userAgent $context.identity.sourceIp $context.httpMethod",
+    );
+    let service = ServiceBuilder::new()
+        .layer(builder.build().unwrap())
+        .service(ok_backend());
+    let mut request = Request::post("/orders/7?x=1")
+        .header("host", "api.example.com")
+        .header("user-agent", "curl/8")
+        .body(Full::default())
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(std::net::SocketAddr::from(([203, 0, 113, 9], 4711)));
+    service.oneshot(request).await.unwrap();
+    assert_eq!(
+        lines.lock().unwrap()[0],
+        "/orders/7 api.example.com curl/8 203.0.113.9 POST"
+    );
+}

@@ -326,6 +326,12 @@ impl RouteMatch {
         &self.inner.stage
     }
 
+    /// The stage, shared.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn stage_shared(&self) -> &Arc<str> {
+        &self.inner.stage
+    }
+
     /// A match built from an axum route template (`MatchedPath`, e.g.
     /// `/orders/{id}` or `/files/{*rest}`) and the request's path, in `stage`.
     ///
@@ -412,7 +418,10 @@ impl fmt::Debug for RouteMatch {
 #[derive(Clone)]
 pub struct RouteTable<T> {
     routes: Vec<(RouteKey, T)>,
-    by_method: HashMap<Method, matchit::Router<usize>>,
+    /// One router per method: a handful, searched linearly (cheaper than hashing a `Method`).
+    by_method: Vec<(Method, matchit::Router<usize>)>,
+    /// Route key → position in `routes`, for matches made elsewhere.
+    index: HashMap<RouteKey, usize>,
     any: matchit::Router<usize>,
     default: Option<usize>,
     stage: Arc<str>,
@@ -453,7 +462,7 @@ impl<T> RouteTable<T> {
     /// The value of exactly this route key.
     #[must_use]
     pub fn get(&self, key: &RouteKey) -> Option<&T> {
-        self.routes.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.index.get(key).map(|&i| &self.routes[i].1)
     }
 
     /// Matches a request's method and path (the raw, percent-encoded path).
@@ -461,8 +470,9 @@ impl<T> RouteTable<T> {
     pub fn lookup(&self, method: &Method, path: &str) -> Option<(&T, RouteMatch)> {
         let specific = self
             .by_method
-            .get(method)
-            .and_then(|router| router.at(path).ok());
+            .iter()
+            .find(|(m, _)| m == method)
+            .and_then(|(_, router)| router.at(path).ok());
         let any = self.any.at(path).ok();
         let chosen = match (specific, any) {
             (Some(s), Some(a)) => {
@@ -523,7 +533,8 @@ impl<T> Default for RouteTable<T> {
     fn default() -> Self {
         Self {
             routes: Vec::new(),
-            by_method: HashMap::new(),
+            by_method: Vec::new(),
+            index: HashMap::new(),
             any: matchit::Router::new(),
             default: None,
             stage: Arc::from(DEFAULT_STAGE),
@@ -572,10 +583,14 @@ impl<T> RouteTableBuilder<T> {
     /// The finished table, or why the routes conflict (the same key twice,
     /// two parameters with different names in the same place).
     pub fn build(self) -> Result<RouteTable<T>, ConfigError> {
-        let mut by_method: HashMap<Method, matchit::Router<usize>> = HashMap::new();
+        let mut by_method: Vec<(Method, matchit::Router<usize>)> = Vec::new();
         let mut any = matchit::Router::new();
         let mut default = None;
+        let mut keys = HashMap::with_capacity(self.routes.len());
         for (index, (key, _)) in self.routes.iter().enumerate() {
+            if keys.insert(key.clone(), index).is_some() {
+                return Err(ConfigError::new(format!("route `{key}` is defined twice")));
+            }
             let Some(path) = key.path() else {
                 if default.replace(index).is_some() {
                     return Err(ConfigError::new("route `$default` is defined twice"));
@@ -583,7 +598,13 @@ impl<T> RouteTableBuilder<T> {
                 continue;
             };
             let router = match key.method() {
-                Some(method) => by_method.entry(method.clone()).or_default(),
+                Some(method) => match by_method.iter().position(|(m, _)| m == method) {
+                    Some(i) => &mut by_method[i].1,
+                    None => {
+                        by_method.push((method.clone(), matchit::Router::new()));
+                        &mut by_method.last_mut().expect("just pushed").1
+                    }
+                },
                 None => &mut any,
             };
             router
@@ -595,6 +616,7 @@ impl<T> RouteTableBuilder<T> {
         Ok(RouteTable {
             routes: self.routes,
             by_method,
+            index: keys,
             any,
             default,
             stage: self.stage,
