@@ -101,5 +101,8 @@ pub mod identity;
 pub mod integration;
 pub mod problem;
 pub mod route;
+#[cfg(feature = "validate")]
+#[cfg_attr(docsrs, doc(cfg(feature = "validate")))]
+pub mod validate;
 
 pub use error::ConfigError;
