@@ -183,10 +183,21 @@ impl Compiler {
         if let Some(model) = self.cache.get(uri) {
             return Ok(Arc::clone(model));
         }
-        let wrapper = serde_json::json!({ "$ref": uri });
+        // A whole registered document compiles as itself (so that it is the
+        // outermost dynamic scope, as `$recursiveRef` / `$dynamicRef` need);
+        // a fragment of one (an OpenAPI schema) through a `$ref`.
+        let wrapper;
+        let (schema, base) = match self.set.resources.iter().find(|(u, _)| u == uri) {
+            Some((_, document)) => (document, uri),
+            None => {
+                wrapper = serde_json::json!({ "$ref": uri });
+                (&wrapper, "https://apigw.invalid/compile")
+            }
+        };
         let mut options = jsonschema::options()
             .with_draft(self.set.draft.to_jsonschema())
             .with_retriever(Refuse)
+            .with_base_uri(base)
             .with_registry(&self.registry);
         options = match self.set.patterns {
             PatternEngine::Linear => options.with_pattern_options(PatternOptions::regex()),
@@ -197,7 +208,7 @@ impl Compiler {
         if let Some(yes) = self.set.validate_formats {
             options = options.should_validate_formats(yes);
         }
-        let validator = options.build(&wrapper).map_err(|e| {
+        let validator = options.build(schema).map_err(|e| {
             ConfigError::new(format!(
                 "request validator: model `{name}` does not compile: {e}"
             ))
