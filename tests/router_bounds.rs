@@ -27,7 +27,10 @@ fn layers_fit_router_layer_and_route_layer() {
     {
         let validator = || {
             apigw::validate::RequestValidatorLayer::builder()
-                .route("$default", apigw::validate::RouteRules::new().required_query("q"))
+                .route(
+                    "$default",
+                    apigw::validate::RouteRules::new().required_query("q"),
+                )
                 .unwrap()
                 .build()
                 .unwrap()

@@ -4,7 +4,9 @@
 
 use std::convert::Infallible;
 
-use apigw::validate::{RejectionKind, RequestValidatorConfig, RequestValidatorLayer, ValidationRejection};
+use apigw::validate::{
+    RejectionKind, RequestValidatorConfig, RequestValidatorLayer, ValidationRejection,
+};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -130,7 +132,10 @@ async fn send(layer: &RequestValidatorLayer, request: Request<Full<Bytes>>) -> (
     let response = layer.layer(backend).oneshot(request).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 fn request(method: &str, uri: &str, content_type: &str, body: &Value) -> Request<Full<Bytes>> {
@@ -154,14 +159,19 @@ async fn openapi_3_0_import_validates_bodies_through_component_refs() {
         .unwrap()
         .build()
         .unwrap();
-    let (status, _) = send(&layer, request("POST", "/orders", "application/json", &good_order())).await;
+    let (status, _) = send(
+        &layer,
+        request("POST", "/orders", "application/json", &good_order()),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 
     let mut bad = good_order();
     bad["lines"][0]["price"]["amount"] = json!("9.9");
     bad["lines"][0]["quantity"] = json!(0);
     bad["coupon"] = json!(5);
-    let (status, problem) = send(&layer, request("POST", "/orders", "application/json", &bad)).await;
+    let (status, problem) =
+        send(&layer, request("POST", "/orders", "application/json", &bad)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let mut pointers: Vec<&str> = problem["errors"]
         .as_array()
@@ -170,8 +180,14 @@ async fn openapi_3_0_import_validates_bodies_through_component_refs() {
         .map(|e| e["pointer"].as_str().unwrap())
         .collect();
     pointers.sort_unstable();
-    assert_eq!(pointers, ["/coupon", "/lines/0/price/amount", "/lines/0/quantity"]);
-    assert_eq!(problem["detail"].as_str().unwrap().contains("`NewOrder`"), true);
+    assert_eq!(
+        pointers,
+        ["/coupon", "/lines/0/price/amount", "/lines/0/quantity"]
+    );
+    assert_eq!(
+        problem["detail"].as_str().unwrap().contains("`NewOrder`"),
+        true
+    );
 }
 
 #[tokio::test]
@@ -183,21 +199,36 @@ async fn openapi_3_0_import_requires_parameters_from_components_and_path_items()
         .unwrap();
     let no_tenant = Request::post("/orders")
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(serde_json::to_vec(&good_order()).unwrap())))
+        .body(Full::new(Bytes::from(
+            serde_json::to_vec(&good_order()).unwrap(),
+        )))
         .unwrap();
     let (status, problem) = send(&layer, no_tenant).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(problem["detail"], "Missing required request parameters: [x-tenant]");
+    assert_eq!(
+        problem["detail"],
+        "Missing required request parameters: [x-tenant]"
+    );
 
     // GET /orders: parameters only, its body is never read.
-    let (status, problem) = send(&layer, request("GET", "/orders?status=", "application/json", &json!("x"))).await;
+    let (status, problem) = send(
+        &layer,
+        request("GET", "/orders?status=", "application/json", &json!("x")),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(problem["errors"][0]["parameter"], "status");
-    let (status, _) = send(&layer, request("GET", "/orders?status=open", "text/plain", &json!("x"))).await;
+    let (status, _) = send(
+        &layer,
+        request("GET", "/orders?status=open", "text/plain", &json!("x")),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 
     // DELETE names the validator "none": nothing is checked.
-    let delete = Request::delete("/orders/7").body(Full::new(Bytes::new())).unwrap();
+    let delete = Request::delete("/orders/7")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
     assert_eq!(send(&layer, delete).await.0, StatusCode::OK);
 }
 
@@ -210,19 +241,49 @@ async fn openapi_media_types_and_optional_bodies_follow_the_document() {
         .unwrap();
     let patch = |ct: &str, body: Value| request("PATCH", "/orders/7", ct, &body);
     assert_eq!(
-        send(&layer, patch("application/merge-patch+json", json!({"status": "cancelled"}))).await.0,
+        send(
+            &layer,
+            patch(
+                "application/merge-patch+json",
+                json!({"status": "cancelled"})
+            )
+        )
+        .await
+        .0,
         StatusCode::OK
     );
-    let (status, problem) = send(&layer, patch("application/merge-patch+json", json!({"status": "x"}))).await;
+    let (status, problem) = send(
+        &layer,
+        patch("application/merge-patch+json", json!({"status": "x"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(problem["errors"][0]["keyword"], "enum");
     // No model for application/json on PATCH: passes unread, as API Gateway.
-    assert_eq!(send(&layer, patch("application/json", json!({"status": "x"}))).await.0, StatusCode::OK);
+    assert_eq!(
+        send(&layer, patch("application/json", json!({"status": "x"})))
+            .await
+            .0,
+        StatusCode::OK
+    );
 
     // PUT /notes: requestBody.required is false, so an empty body passes; a wrong one does not.
-    assert_eq!(send(&layer, request("PUT", "/notes", "application/json", &Value::Null)).await.0, StatusCode::OK);
     assert_eq!(
-        send(&layer, request("PUT", "/notes", "application/json", &json!({}))).await.0,
+        send(
+            &layer,
+            request("PUT", "/notes", "application/json", &Value::Null)
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(
+            &layer,
+            request("PUT", "/notes", "application/json", &json!({}))
+        )
+        .await
+        .0,
         StatusCode::BAD_REQUEST
     );
 }
@@ -247,9 +308,18 @@ async fn openapi_3_1_import_uses_draft_2020_12() {
             }
         }}
     });
-    let layer = RequestValidatorLayer::builder().openapi(&document).unwrap().build().unwrap();
+    let layer = RequestValidatorLayer::builder()
+        .openapi(&document)
+        .unwrap()
+        .build()
+        .unwrap();
     let ok = json!({"tags": ["primary", "x"], "parent": {"tags": null}});
-    assert_eq!(send(&layer, request("POST", "/items", "application/json", &ok)).await.0, StatusCode::OK);
+    assert_eq!(
+        send(&layer, request("POST", "/items", "application/json", &ok))
+            .await
+            .0,
+        StatusCode::OK
+    );
     let bad = json!({"tags": ["secondary"], "parent": {"other": 1}});
     let (status, problem) = send(&layer, request("POST", "/items", "application/json", &bad)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -257,7 +327,12 @@ async fn openapi_3_1_import_uses_draft_2020_12() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["pointer"].as_str().unwrap().into(), e["keyword"].as_str().unwrap().into()))
+        .map(|e| {
+            (
+                e["pointer"].as_str().unwrap().into(),
+                e["keyword"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     found.sort();
     assert_eq!(
@@ -282,25 +357,48 @@ async fn openapi_errors_are_config_errors() {
         .unwrap()
         .build()
         .unwrap_err();
-    assert!(error.message().contains("https://example.com/schemas/x.json"), "{error}");
-    assert!(error.message().contains("not present in a registry"), "{error}");
+    assert!(
+        error
+            .message()
+            .contains("https://example.com/schemas/x.json"),
+        "{error}"
+    );
+    assert!(
+        error.message().contains("not present in a registry"),
+        "{error}"
+    );
 
     // Registered in memory, the same reference resolves.
     let layer = RequestValidatorLayer::builder()
-        .resource("https://example.com/schemas/x.json", json!({"type": "object"}))
+        .resource(
+            "https://example.com/schemas/x.json",
+            json!({"type": "object"}),
+        )
         .openapi(&external)
         .unwrap()
         .build()
         .unwrap();
-    let (status, _) = send(&layer, request("POST", "/x", "application/json", &json!([1]))).await;
+    let (status, _) = send(
+        &layer,
+        request("POST", "/x", "application/json", &json!([1])),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
-    assert!(RequestValidatorLayer::builder().openapi(&json!({"swagger": "2.0"})).is_err());
+    assert!(
+        RequestValidatorLayer::builder()
+            .openapi(&json!({"swagger": "2.0"}))
+            .is_err()
+    );
     let unknown_validator = json!({
         "openapi": "3.0.3",
         "paths": {"/x": {"get": {"x-amazon-apigateway-request-validator": "nope"}}}
     });
-    assert!(RequestValidatorLayer::builder().openapi(&unknown_validator).is_err());
+    assert!(
+        RequestValidatorLayer::builder()
+            .openapi(&unknown_validator)
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -316,7 +414,12 @@ async fn openapi_document_can_come_from_config() {
     });
     let response = layer
         .layer(backend)
-        .oneshot(request("POST", "/orders", "application/json", &json!({"lines": []})))
+        .oneshot(request(
+            "POST",
+            "/orders",
+            "application/json",
+            &json!({"lines": []}),
+        ))
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);

@@ -9,6 +9,7 @@
 //! the pass count per draft. Known failures are listed below by name; any
 //! other failure fails the test.
 #![cfg(feature = "validate")]
+#![allow(clippy::print_stdout)] // the pass count per draft is the report
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -44,7 +45,11 @@ fn remotes(root: &Path, draft_dir: &str) -> Vec<(String, Value)> {
         entries.sort_by_key(std::fs::DirEntry::path);
         for entry in entries {
             let path = entry.path();
-            let relative = path.strip_prefix(base).unwrap().to_string_lossy().replace('\\', "/");
+            let relative = path
+                .strip_prefix(base)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
             if path.is_dir() {
                 let top = relative.split('/').next().unwrap_or("");
                 let other_draft = (top.starts_with("draft") || top == "v1") && top != draft_dir;
@@ -61,7 +66,12 @@ fn remotes(root: &Path, draft_dir: &str) -> Vec<(String, Value)> {
         }
     }
     let mut out = Vec::new();
-    walk(&root.join("remotes"), &root.join("remotes"), draft_dir, &mut out);
+    walk(
+        &root.join("remotes"),
+        &root.join("remotes"),
+        draft_dir,
+        &mut out,
+    );
     out
 }
 
@@ -73,7 +83,12 @@ async fn status_of(layer: &RequestValidatorLayer, data: &Value) -> StatusCode {
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(serde_json::to_vec(data).unwrap())))
         .unwrap();
-    layer.layer(backend).oneshot(request).await.unwrap().status()
+    layer
+        .layer(backend)
+        .oneshot(request)
+        .await
+        .unwrap()
+        .status()
 }
 
 struct Outcome {
@@ -96,7 +111,8 @@ async fn run_draft(root: &Path, dir: &str, draft: Draft) -> Outcome {
     };
     for file in files {
         let name = file.file_stem().unwrap().to_string_lossy().into_owned();
-        let groups: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let groups: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         for group in groups {
             let description = group["description"].as_str().unwrap_or("");
             let mut builder = RequestValidatorLayer::builder().draft(draft).max_depth(127);
@@ -174,5 +190,9 @@ async fn json_schema_test_suite_required_tests_pass_through_the_layer() {
     }
     println!("total: {total_passed} passed");
     assert!(total_passed > 0, "no test ran");
-    assert!(unexpected.is_empty(), "unexpected failures:\n{}", unexpected.join("\n"));
+    assert!(
+        unexpected.is_empty(),
+        "unexpected failures:\n{}",
+        unexpected.join("\n")
+    );
 }

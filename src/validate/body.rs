@@ -314,7 +314,10 @@ mod tests {
 
     #[tokio::test]
     async fn read_limited_stops_a_stream_over_the_limit() {
-        assert_eq!(read_limited(Chunked(10), 50).await, Err(ReadError::TooLarge));
+        assert_eq!(
+            read_limited(Chunked(10), 50).await,
+            Err(ReadError::TooLarge)
+        );
         assert_eq!(read_limited(Chunked(5), 50).await.unwrap().len(), 50);
         let full = Full::new(Bytes::from_static(b"0123456789"));
         assert_eq!(read_limited(full, 10).await.unwrap(), "0123456789");

@@ -29,7 +29,10 @@ impl Violation {
         }
     }
 
-    pub(crate) fn syntax(pointer: impl Into<String>, message: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn syntax(
+        pointer: impl Into<String>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self {
             pointer: pointer.into(),
             keyword: Cow::Borrowed("syntax"),
@@ -125,7 +128,9 @@ impl RejectionKind {
     #[must_use]
     pub fn problem_type(self) -> &'static str {
         match self {
-            Self::MissingParameters => "urn:apigw:problem:bad-request-parameters:missing-parameters",
+            Self::MissingParameters => {
+                "urn:apigw:problem:bad-request-parameters:missing-parameters"
+            }
             Self::InvalidBody => "urn:apigw:problem:bad-request-body:invalid-body",
             Self::MalformedJson => "urn:apigw:problem:bad-request-body:malformed-json",
             Self::DuplicateKey => "urn:apigw:problem:bad-request-body:duplicate-key",
@@ -251,8 +256,8 @@ impl ValidationRejection {
 
     /// The generic rejection the gateway responses render.
     pub(crate) fn to_rejection(&self) -> Rejection {
-        let mut rejection = Rejection::new(self.kind.response_type())
-            .with_problem_type(self.kind.problem_type());
+        let mut rejection =
+            Rejection::new(self.kind.response_type()).with_problem_type(self.kind.problem_type());
         if let Some(message) = self.message() {
             rejection = rejection.with_message(message);
         }

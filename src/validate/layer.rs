@@ -71,7 +71,10 @@ pub(crate) enum ModelRef {
     Named(String),
     Inline(Value),
     /// A schema inside a registered document (OpenAPI), with a display name.
-    Uri { uri: String, name: String },
+    Uri {
+        uri: String,
+        name: String,
+    },
 }
 
 /// One route's validation rules: its validator kind, required parameters
@@ -120,7 +123,11 @@ impl RouteRules {
     }
 
     /// A parameter that must be present and non-blank.
-    pub fn required_parameter(mut self, location: ParameterLocation, name: impl Into<String>) -> Self {
+    pub fn required_parameter(
+        mut self,
+        location: ParameterLocation,
+        name: impl Into<String>,
+    ) -> Self {
         self.parameters.push((location, name.into()));
         self
     }
@@ -153,7 +160,8 @@ impl RouteRules {
 
     /// A schema for bodies of `media_type`, given inline.
     pub fn model_schema(mut self, media_type: impl Into<String>, schema: Value) -> Self {
-        self.models.push((media_type.into(), ModelRef::Inline(schema)));
+        self.models
+            .push((media_type.into(), ModelRef::Inline(schema)));
         self
     }
 
@@ -471,7 +479,9 @@ impl RequestValidatorLayerBuilder {
         let max_depth = self.max_depth.unwrap_or(DEFAULT_MAX_DEPTH);
         let max_violations = self.max_violations.unwrap_or(DEFAULT_MAX_VIOLATIONS);
         if max_body_bytes == 0 {
-            return Err(ConfigError::new("request validator: maxBodyBytes must be positive"));
+            return Err(ConfigError::new(
+                "request validator: maxBodyBytes must be positive",
+            ));
         }
         if !(1..=MAX_DEPTH_BOUND).contains(&max_depth) {
             return Err(ConfigError::new(format!(
@@ -479,7 +489,9 @@ impl RequestValidatorLayerBuilder {
             )));
         }
         if max_violations == 0 {
-            return Err(ConfigError::new("request validator: maxViolations must be positive"));
+            return Err(ConfigError::new(
+                "request validator: maxViolations must be positive",
+            ));
         }
 
         let mut set = self.set;

@@ -334,7 +334,12 @@ mod tests {
         let model = c
             .compile("Order", &format!("{MODEL_BASE_URI}Order"))
             .unwrap();
-        assert!(model.violations(&json!({"item": {"sku": 1}}), 10).0.is_empty());
+        assert!(
+            model
+                .violations(&json!({"item": {"sku": 1}}), 10)
+                .0
+                .is_empty()
+        );
         let (violations, truncated) = model.violations(&json!({"item": {}}), 10);
         assert!(!truncated);
         assert_eq!(violations.len(), 1);
@@ -392,10 +397,7 @@ mod tests {
 
     #[test]
     fn linear_engine_refuses_lookaround_and_backtracking_accepts_it() {
-        let resources = vec![(
-            format!("{MODEL_BASE_URI}M"),
-            json!({"pattern": "(?=a)a"}),
-        )];
+        let resources = vec![(format!("{MODEL_BASE_URI}M"), json!({"pattern": "(?=a)a"}))];
         let uri = format!("{MODEL_BASE_URI}M");
         assert!(
             compiler(resources.clone(), PatternEngine::Linear)

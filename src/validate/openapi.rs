@@ -45,9 +45,11 @@ fn deref<'a>(
         let Some(reference) = current.0.get("$ref").and_then(Value::as_str) else {
             return Ok(current);
         };
-        let target = reference
-            .strip_prefix('#')
-            .ok_or_else(|| error(format_args!("only local references are supported here, not `{reference}`")))?;
+        let target = reference.strip_prefix('#').ok_or_else(|| {
+            error(format_args!(
+                "only local references are supported here, not `{reference}`"
+            ))
+        })?;
         let found = document
             .pointer(target)
             .ok_or_else(|| error(format_args!("`{reference}` points at nothing")))?;
@@ -58,7 +60,9 @@ fn deref<'a>(
 
 fn draft_of(document: &Value) -> Result<Draft, ConfigError> {
     if document.get("swagger").is_some() {
-        return Err(error("Swagger / OpenAPI 2.0 is not supported; convert it to 3.x"));
+        return Err(error(
+            "Swagger / OpenAPI 2.0 is not supported; convert it to 3.x",
+        ));
     }
     let version = document
         .get("openapi")
@@ -78,7 +82,9 @@ fn draft_of(document: &Value) -> Result<Draft, ConfigError> {
             "http://json-schema.org/draft-07/schema" => Ok(Draft::Draft7),
             "http://json-schema.org/draft-06/schema" => Ok(Draft::Draft6),
             "http://json-schema.org/draft-04/schema" => Ok(Draft::Draft4),
-            other => Err(error(format_args!("jsonSchemaDialect `{other}` is not supported"))),
+            other => Err(error(format_args!(
+                "jsonSchemaDialect `{other}` is not supported"
+            ))),
         },
     }
 }
@@ -164,11 +170,8 @@ fn operation_rules(
     let own_validator = operation
         .get("x-amazon-apigateway-request-validator")
         .and_then(Value::as_str);
-    let mut rules = RouteRules::new().validator(resolve_validator(
-        validators,
-        own_validator,
-        api_validator,
-    )?);
+    let mut rules =
+        RouteRules::new().validator(resolve_validator(validators, own_validator, api_validator)?);
     let path_pointer = pointer.rsplit_once('/').map_or("", |(p, _)| p);
     let mut parameters = Vec::new();
     parameters_of(document, path_item, path_pointer, &mut parameters)?;
@@ -189,7 +192,11 @@ fn operation_rules(
             let target = if media_type == "*/*" {
                 "$default".to_owned()
             } else if media_type.contains('*') {
-                tracing::warn!(route = key, media_type, "media type ranges other than */* are not validated");
+                tracing::warn!(
+                    route = key,
+                    media_type,
+                    "media type ranges other than */* are not validated"
+                );
                 continue;
             } else {
                 media_type.clone()
@@ -241,9 +248,8 @@ pub(crate) fn import(document: &Value, uri: &str) -> Result<Imported, ConfigErro
     let validators: BTreeMap<String, RequestValidatorDefinition> =
         match document.get("x-amazon-apigateway-request-validators") {
             None => BTreeMap::new(),
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-                error(format_args!("x-amazon-apigateway-request-validators: {e}"))
-            })?,
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|e| error(format_args!("x-amazon-apigateway-request-validators: {e}")))?,
         };
     let api_validator = document
         .get("x-amazon-apigateway-request-validator")
@@ -297,7 +303,8 @@ mod tests {
 
     #[test]
     fn nullable_becomes_a_null_type() {
-        let mut schema = json!({"properties": {"a": {"type": "string", "nullable": true, "enum": ["x"]}}});
+        let mut schema =
+            json!({"properties": {"a": {"type": "string", "nullable": true, "enum": ["x"]}}});
         rewrite_nullable(&mut schema);
         assert_eq!(schema["properties"]["a"]["type"], json!(["string", "null"]));
         assert_eq!(schema["properties"]["a"]["enum"], json!(["x", null]));
@@ -305,8 +312,14 @@ mod tests {
 
     #[test]
     fn versions_select_drafts() {
-        assert_eq!(draft_of(&json!({"openapi": "3.0.3"})).unwrap(), Draft::Draft4);
-        assert_eq!(draft_of(&json!({"openapi": "3.1.0"})).unwrap(), Draft::Draft202012);
+        assert_eq!(
+            draft_of(&json!({"openapi": "3.0.3"})).unwrap(),
+            Draft::Draft4
+        );
+        assert_eq!(
+            draft_of(&json!({"openapi": "3.1.0"})).unwrap(),
+            Draft::Draft202012
+        );
         assert!(draft_of(&json!({"swagger": "2.0"})).is_err());
         assert!(draft_of(&json!({})).is_err());
     }
@@ -335,6 +348,9 @@ mod tests {
 
     #[test]
     fn fragment_encoding_keeps_pointer_syntax() {
-        assert_eq!(pointer_to_fragment("/paths/~1a~1{id}/get"), "/paths/~1a~1%7Bid%7D/get");
+        assert_eq!(
+            pointer_to_fragment("/paths/~1a~1{id}/get"),
+            "/paths/~1a~1%7Bid%7D/get"
+        );
     }
 }

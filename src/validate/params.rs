@@ -93,16 +93,14 @@ pub(crate) fn missing(
 ) -> Vec<(ParameterLocation, String)> {
     required
         .iter()
-        .filter(|parameter| {
-            !match parameter {
-                Required::Path(name) => path_has(matched, parts, name),
-                Required::Query(name) => query_has(parts.uri.query(), name),
-                Required::Header(header, _) => parts
-                    .headers
-                    .get_all(header)
-                    .iter()
-                    .any(|v| !blank(v.as_bytes())),
-            }
+        .filter(|parameter| !match parameter {
+            Required::Path(name) => path_has(matched, parts, name),
+            Required::Query(name) => query_has(parts.uri.query(), name),
+            Required::Header(header, _) => parts
+                .headers
+                .get_all(header)
+                .iter()
+                .any(|v| !blank(v.as_bytes())),
         })
         .map(|parameter| (parameter.location(), parameter.name().to_owned()))
         .collect()

@@ -127,20 +127,27 @@ where
     }
 }
 
-/// The media type of a request: the `Content-Type` essence, lower-cased;
-/// `application/json` when there is none (API Gateway's default).
-fn media_type(headers: &HeaderMap) -> String {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map_or_else(
-            || "application/json".to_owned(),
-            |v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase(),
-        )
+/// The media type of a request: the `Content-Type` essence (compare it
+/// case-insensitively); `application/json` when there is none (API
+/// Gateway's default).
+fn media_type(headers: &HeaderMap) -> &str {
+    headers.get(CONTENT_TYPE).map_or("application/json", |v| {
+        v.to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+    })
 }
 
 fn is_json(media_type: &str) -> bool {
-    media_type == "application/json" || media_type.ends_with("+json")
+    let suffix = media_type
+        .len()
+        .checked_sub(5)
+        .and_then(|i| media_type.get(i..));
+    media_type.eq_ignore_ascii_case("application/json")
+        || suffix.is_some_and(|s| s.eq_ignore_ascii_case("+json"))
 }
 
 fn declared_length(parts: &Parts) -> Option<u64> {
@@ -153,7 +160,11 @@ fn declared_length(parts: &Parts) -> Option<u64> {
 
 impl Shared {
     /// The rejection response for `rejection`, with the request's id.
-    fn reject<B>(&self, rejection: &ValidationRejection, parts: &Parts) -> Response<GatewayBody<B>> {
+    fn reject<B>(
+        &self,
+        rejection: &ValidationRejection,
+        parts: &Parts,
+    ) -> Response<GatewayBody<B>> {
         self.counters.rejected(rejection.kind());
         let id = RequestId::find(&parts.extensions, &parts.headers).unwrap_or_default();
         let mut response = self.responses.render(&rejection.to_rejection(), Some(&id));
@@ -162,6 +173,7 @@ impl Shared {
     }
 
     /// `Some(response)` to reject; `None` when shadow mode lets it through.
+    /// (A body over the size limit never comes here: it is always rejected.)
     fn fail<B>(
         &self,
         rejection: &ValidationRejection,
@@ -169,7 +181,7 @@ impl Shared {
         matched: Option<&RouteMatch>,
     ) -> Option<Response<GatewayBody<B>>> {
         let route = matched.map(|m| m.route_key().to_string());
-        if self.shadow && rejection.kind() != RejectionKind::TooLarge {
+        if self.shadow {
             self.counters.shadowed(rejection.kind());
             tracing::warn!(
                 route = route.as_deref().unwrap_or("-"),
@@ -224,9 +236,14 @@ impl Shared {
 enum Decision<'a, B> {
     Pass,
     Reject(Response<GatewayBody<B>>),
-    /// Read and check the body; `bool`: the parameters already failed (in
-    /// shadow mode).
-    ReadBody(&'a Arc<CompiledModel>, bool, bool),
+    /// Read the body and check it against `model`.
+    ReadBody {
+        model: &'a Arc<CompiledModel>,
+        /// The parameters already failed (in shadow mode).
+        params_failed: bool,
+        /// An empty body passes unchecked.
+        optional: bool,
+    },
 }
 
 fn decide<'a, B, ReqBody: Body>(
@@ -251,14 +268,14 @@ fn decide<'a, B, ReqBody: Body>(
         return pass(shared, failed);
     }
     let media_type = media_type(&parts.headers);
-    if route.require_json && !is_json(&media_type) {
+    if route.require_json && !is_json(media_type) {
         let rejection = ValidationRejection::new(RejectionKind::UnsupportedMediaType);
         return match shared.fail(&rejection, parts, Some(matched)) {
             Some(response) => Decision::Reject(response),
             None => pass(shared, true),
         };
     }
-    let Some(model) = route.model_for(&media_type) else {
+    let Some(model) = route.model_for(media_type) else {
         return pass(shared, failed);
     };
     let limit = shared.max_body_bytes as u64;
@@ -266,7 +283,11 @@ fn decide<'a, B, ReqBody: Body>(
         let rejection = ValidationRejection::new(RejectionKind::TooLarge);
         return Decision::Reject(shared.reject(&rejection, parts));
     }
-    Decision::ReadBody(model, failed, route.body_optional)
+    Decision::ReadBody {
+        model,
+        params_failed: failed,
+        optional: route.body_optional,
+    }
 }
 
 fn pass<B>(shared: &Shared, failed: bool) -> Decision<'static, B> {
@@ -297,12 +318,18 @@ where
         let (mut parts, body) = request.into_parts();
         let shared = Arc::clone(&self.shared);
         let Some((route, matched)) = shared.routes.lookup_request(&parts) else {
-            return sync(self.inner.call(Request::from_parts(parts, GatewayBody::new(body))));
+            return sync(
+                self.inner
+                    .call(Request::from_parts(parts, GatewayBody::new(body))),
+            );
         };
         shared.counters.checked();
         let (model, failed, optional) = match decide(&shared, route, &parts, &body, &matched) {
             Decision::Pass => {
-                return sync(self.inner.call(Request::from_parts(parts, GatewayBody::new(body))));
+                return sync(
+                    self.inner
+                        .call(Request::from_parts(parts, GatewayBody::new(body))),
+                );
             }
             Decision::Reject(response) => {
                 return ResponseFuture {
@@ -311,7 +338,11 @@ where
                     },
                 };
             }
-            Decision::ReadBody(model, failed, optional) => (Arc::clone(model), failed, optional),
+            Decision::ReadBody {
+                model,
+                params_failed,
+                optional,
+            } => (Arc::clone(model), params_failed, optional),
         };
         // The ready service goes into the future; a fresh clone stays here.
         let clone = self.inner.clone();
@@ -399,14 +430,18 @@ mod extract {
                 .with_detail(
                     "`ValidatedBody` is missing: add `RequestValidatorLayer` with a model for this route",
                 );
-            GatewayResponses::default().render(&rejection, Some(&self.request_id.unwrap_or_default()))
+            GatewayResponses::default()
+                .render(&rejection, Some(&self.request_id.unwrap_or_default()))
         }
     }
 
     impl<S: Send + Sync> FromRequestParts<S> for ValidatedBody {
         type Rejection = MissingValidatedBody;
 
-        async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        async fn from_request_parts(
+            parts: &mut Parts,
+            _state: &S,
+        ) -> Result<Self, Self::Rejection> {
             parts
                 .extensions
                 .get::<ValidatedBody>()
