@@ -107,8 +107,7 @@ fn noop<B>() -> impl tower::Service<
     Response = Response<Full<Bytes>>,
     Error = Infallible,
     Future = impl Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send,
-> + Clone
-+ Copy
+> + Copy
 + Send
 + 'static {
     service_fn(|_: Request<B>| async {

@@ -184,10 +184,7 @@ async fn openapi_3_0_import_validates_bodies_through_component_refs() {
         pointers,
         ["/coupon", "/lines/0/price/amount", "/lines/0/quantity"]
     );
-    assert_eq!(
-        problem["detail"].as_str().unwrap().contains("`NewOrder`"),
-        true
-    );
+    assert!(problem["detail"].as_str().unwrap().contains("`NewOrder`"));
 }
 
 #[tokio::test]

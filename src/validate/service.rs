@@ -200,19 +200,19 @@ impl Shared {
         Some(self.reject(rejection, parts))
     }
 
-    /// Checks a read body; `Err` is the rejection response.
+    /// Checks a body that was read.
     fn check_body<B>(
         &self,
         bytes: &[u8],
         model: &CompiledModel,
         parts: &Parts,
         matched: Option<&RouteMatch>,
-    ) -> Result<Option<Value>, Response<GatewayBody<B>>> {
+    ) -> Checked<B> {
         let failed = match parse(bytes, self.max_depth) {
             Ok(value) => {
                 let (violations, truncated) = model.violations(&value, self.max_violations);
                 if violations.is_empty() {
-                    return Ok(Some(value));
+                    return Checked::Valid(value);
                 }
                 ValidationRejection::body(
                     RejectionKind::InvalidBody,
@@ -226,10 +226,19 @@ impl Shared {
             }
         };
         match self.fail(&failed, parts, matched) {
-            Some(response) => Err(response),
-            None => Ok(None),
+            Some(response) => Checked::Rejected(response),
+            None => Checked::LetThrough,
         }
     }
+}
+
+/// The outcome of checking a body.
+enum Checked<B> {
+    /// It matches its model.
+    Valid(Value),
+    /// Nothing to check (an optional empty body), or it failed in shadow mode.
+    LetThrough,
+    Rejected(Response<GatewayBody<B>>),
 }
 
 /// What `call` decided before any body is read.
@@ -368,19 +377,19 @@ where
                 if !failed {
                     shared.counters.passed();
                 }
-                Ok(None)
+                Checked::LetThrough
             } else {
                 shared.check_body(&bytes, &model, &parts, Some(&matched))
             };
             match checked {
-                Ok(Some(value)) => {
+                Checked::Valid(value) => {
                     if !failed {
                         shared.counters.passed();
                     }
                     parts.extensions.insert(ValidatedBody(Arc::new(value)));
                 }
-                Ok(None) => {}
-                Err(response) => return Ok(response),
+                Checked::LetThrough => {}
+                Checked::Rejected(response) => return Ok(response),
             }
             let request = Request::from_parts(parts, GatewayBody::full(bytes));
             inner
