@@ -414,6 +414,8 @@ impl RequestValidatorLayerBuilder {
 
     /// Routes, required parameters, models and request validators from an
     /// OpenAPI 3.0 or 3.1 document (see the [module docs](super#openapi)).
+    /// Sets the [draft](Self::draft) to the document's: draft 4 for 3.0,
+    /// 2020-12 (or `jsonSchemaDialect`) for 3.1.
     pub fn openapi(mut self, document: &Value) -> Result<Self, ConfigError> {
         self.openapi_documents += 1;
         let uri = if self.openapi_documents == 1 {
