@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 
-use apigw::validate::{Draft, RequestValidatorLayer, RouteRules};
+use apigw::validate::{Draft, PatternEngine, RequestValidatorLayer, RouteRules};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
@@ -97,7 +97,6 @@ struct Outcome {
 }
 
 async fn run_draft(root: &Path, dir: &str, draft: Draft) -> Outcome {
-    let remotes = remotes(root, dir);
     let mut files: Vec<_> = std::fs::read_dir(root.join("tests").join(dir))
         .unwrap()
         .flatten()
@@ -105,6 +104,17 @@ async fn run_draft(root: &Path, dir: &str, draft: Draft) -> Outcome {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
+    run_files(root, dir, draft, PatternEngine::Linear, &files).await
+}
+
+async fn run_files(
+    root: &Path,
+    dir: &str,
+    draft: Draft,
+    engine: PatternEngine,
+    files: &[PathBuf],
+) -> Outcome {
+    let remotes = remotes(root, dir);
     let mut outcome = Outcome {
         passed: 0,
         failed: Vec::new(),
@@ -115,7 +125,10 @@ async fn run_draft(root: &Path, dir: &str, draft: Draft) -> Outcome {
             serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         for group in groups {
             let description = group["description"].as_str().unwrap_or("");
-            let mut builder = RequestValidatorLayer::builder().draft(draft).max_depth(127);
+            let mut builder = RequestValidatorLayer::builder()
+                .draft(draft)
+                .pattern_engine(engine)
+                .max_depth(127);
             for (uri, document) in &remotes {
                 builder = builder.resource(uri.clone(), document.clone());
             }
@@ -195,4 +208,36 @@ async fn json_schema_test_suite_required_tests_pass_through_the_layer() {
         "unexpected failures:\n{}",
         unexpected.join("\n")
     );
+}
+
+/// SECURITY.md S1: the optional ECMAScript-regex files, through both pattern
+/// engines (none of their patterns needs look-around, so the linear engine
+/// passes them all too).
+#[tokio::test]
+#[ignore = "needs ../shared/data"]
+async fn s1_ecmascript_regex_suite_files_through_both_pattern_engines() {
+    let root = suite_dir().expect("JSON-Schema-Test-Suite not found (../shared/data)");
+    let files: Vec<PathBuf> = ["ecmascript-regex.json", "non-bmp-regex.json"]
+        .iter()
+        .map(|f| root.join("tests/draft4/optional").join(f))
+        .collect();
+    for (label, engine) in [
+        ("linear", PatternEngine::Linear),
+        ("backtracking", PatternEngine::backtracking()),
+    ] {
+        let outcome = run_files(&root, "draft4", Draft::Draft4, engine, &files).await;
+        println!(
+            "draft4 optional regex, {label} engine: {} / {} pass",
+            outcome.passed,
+            outcome.passed + outcome.failed.len()
+        );
+        for failure in &outcome.failed {
+            println!("  {failure}");
+        }
+        assert!(outcome.passed > 0);
+        assert!(
+            outcome.failed.is_empty(),
+            "{label} engine failures listed above"
+        );
+    }
 }
