@@ -1182,3 +1182,56 @@ async fn validated_body_extractor_without_the_layer_is_a_500_naming_it() {
             .contains("RequestValidatorLayer")
     );
 }
+
+#[tokio::test]
+async fn works_over_a_real_hyper_connection_with_its_incoming_body() {
+    use hyper_util::rt::TokioIo;
+
+    let layer = RequestValidatorLayer::builder()
+        .max_body_bytes(64)
+        .model("Order", order_model())
+        .route(
+            "POST /orders",
+            RouteRules::new().model("application/json", "Order"),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+    let service = layer.layer(Echo::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(service.clone());
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service),
+            );
+        }
+    });
+    let send = |request: Request<Full<Bytes>>| async move {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let response = sender.send_request(request).await.unwrap();
+        let status = response.status();
+        (
+            status,
+            response.into_body().collect().await.unwrap().to_bytes(),
+        )
+    };
+    let (status, body) = send(json_request("/orders", GOOD)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, GOOD);
+    let (status, _) = send(json_request("/orders", r#"{"sku":"A-1"}"#)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Over the limit with a Content-Length: hyper's size hint says so before reading.
+    let big = format!(r#"{{"sku":"A-1","qty":2,"note":"{}"}}"#, "x".repeat(100));
+    let (status, _) = send(json_request("/orders", big)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
