@@ -122,7 +122,7 @@ async fn run_files(
     for file in files {
         let name = file.file_stem().unwrap().to_string_lossy().into_owned();
         let groups: Vec<Value> =
-            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
         for group in groups {
             let description = group["description"].as_str().unwrap_or("");
             let mut builder = RequestValidatorLayer::builder()
