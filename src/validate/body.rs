@@ -322,4 +322,49 @@ mod tests {
         let full = Full::new(Bytes::from_static(b"0123456789"));
         assert_eq!(read_limited(full, 10).await.unwrap(), "0123456789");
     }
+
+    fn json_values() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| Value::Number(n.into())),
+            any::<u64>().prop_map(|n| Value::Number(n.into())),
+            (-1e300f64..1e300).prop_map(|f| Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            ".{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(6, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(".{0,6}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Without duplicates or deep nesting, the checked parse is exactly
+        /// `serde_json`'s.
+        #[test]
+        fn checked_parse_agrees_with_serde_json(value in json_values()) {
+            let text = serde_json::to_vec(&value).unwrap();
+            let theirs: Value = serde_json::from_slice(&text).unwrap();
+            proptest::prop_assert_eq!(parse(&text, 64).unwrap(), theirs);
+        }
+
+        /// A repeated key anywhere is found, with its pointer.
+        #[test]
+        fn a_repeated_key_is_always_found(key in "[a-z/~]{1,4}", depth in 0usize..5) {
+            let key_json = serde_json::to_string(&key).unwrap();
+            let mut text = format!("{{{key_json}:1,{key_json}:2}}");
+            let mut pointer = format!("/{}", escape_pointer_token(&key));
+            for _ in 0..depth {
+                text = format!("[{text}]");
+                pointer = format!("/0{pointer}");
+            }
+            let (kind, violation) = parse(text.as_bytes(), 64).unwrap_err();
+            proptest::prop_assert_eq!(kind, RejectionKind::DuplicateKey);
+            proptest::prop_assert_eq!(violation.pointer(), pointer.as_str());
+        }
+    }
 }
