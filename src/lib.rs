@@ -58,6 +58,7 @@
 //! | block | module | feature | rejects with |
 //! |---|---|---|---|
 //! | route matching | [`route`] | always | 403 `MISSING_AUTHENTICATION_TOKEN` or 404 `RESOURCE_NOT_FOUND` for unknown routes |
+//! | request validation | [`validate`] | `validate` | 400 `BAD_REQUEST_PARAMETERS` / `BAD_REQUEST_BODY`, 413 `REQUEST_TOO_LARGE`, 415 `UNSUPPORTED_MEDIA_TYPE` |
 //! | RFC 9457 errors | [`problem`] | always | — |
 //! | access logs (`$context` variables) | `access_log` | `access-log` | — |
 //! | API Gateway metrics | `metrics` | `metrics` | — |
@@ -110,5 +111,8 @@ pub mod metrics;
 pub mod observe;
 pub mod problem;
 pub mod route;
+#[cfg(feature = "validate")]
+#[cfg_attr(docsrs, doc(cfg(feature = "validate")))]
+pub mod validate;
 
 pub use error::ConfigError;

@@ -25,6 +25,25 @@ fn layers_fit_router_layer_and_route_layer() {
     let _: Router = Router::new()
         .route("/", get(|| async {}))
         .route_layer(MatchRouteLayer::new(table()));
+    #[cfg(feature = "validate")]
+    {
+        let validator = || {
+            apigw::validate::RequestValidatorLayer::builder()
+                .route(
+                    "$default",
+                    apigw::validate::RouteRules::new().required_query("q"),
+                )
+                .unwrap()
+                .build()
+                .unwrap()
+        };
+        let _: Router = Router::new()
+            .route("/", get(|| async {}))
+            .layer(validator());
+        let _: Router = Router::new()
+            .route("/", get(|| async {}))
+            .route_layer(validator());
+    }
 }
 
 #[test]
@@ -48,4 +67,15 @@ fn public_types_are_send_sync_and_layers_clone() {
     assert_send_sync_static::<apigw::clock::ManualClock>();
     assert_send_sync_static::<apigw::clock::SharedClock>();
     assert_send_sync_static::<apigw::body::GatewayBody<http_body_util::Full<bytes::Bytes>>>();
+    #[cfg(feature = "validate")]
+    {
+        use apigw::validate::*;
+        assert_send_sync_static::<RequestValidatorLayer>();
+        assert_clone::<RequestValidatorLayer>();
+        assert_send_sync_static::<RequestValidator<axum::routing::Route>>();
+        assert_send_sync_static::<ValidatedBody>();
+        assert_send_sync_static::<ValidationRejection>();
+        assert_send_sync_static::<RequestValidatorConfig>();
+        assert_send_sync_static::<ValidationCounters>();
+    }
 }
