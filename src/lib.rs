@@ -101,5 +101,14 @@ pub mod identity;
 pub mod integration;
 pub mod problem;
 pub mod route;
+#[cfg(feature = "throttle")]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "throttle", feature = "usage-plan"))))]
+pub mod store;
+#[cfg(feature = "throttle")]
+#[cfg_attr(docsrs, doc(cfg(feature = "throttle")))]
+pub mod throttle;
+#[cfg(feature = "usage-plan")]
+#[cfg_attr(docsrs, doc(cfg(feature = "usage-plan")))]
+pub mod usage_plan;
 
 pub use error::ConfigError;

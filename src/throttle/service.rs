@@ -1,0 +1,261 @@
+//! The throttle service.
+
+use std::fmt;
+use std::mem;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::header::RETRY_AFTER;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use tower_service::Service;
+
+use super::bucket::ceil_secs;
+use super::future::{ResponseFuture, Verdict};
+use super::key::{ExtractKey, RequestInfo};
+use super::{Limit, ThrottleRejection, ThrottleRejectionKind};
+use crate::identity::RequestId;
+use crate::problem::{GatewayResponseType, GatewayResponses, Rejection};
+use crate::route::{RouteKey, RouteMatch, RouteTable};
+use crate::store::{BucketKey, Decision, FailurePolicy, Limiter, StoreError};
+
+/// The IETF `RateLimit` header.
+pub(crate) const RATE_LIMIT: HeaderName = HeaderName::from_static("ratelimit");
+/// The IETF `RateLimit-Policy` header.
+pub(crate) const RATE_LIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
+/// `"name";q=<burst>;w=<seconds to refill>`.
+pub(crate) fn policy_item(name: &str, quota: u64, window: Duration) -> String {
+    format!("\"{name}\";q={quota};w={}", ceil_secs(window).max(1))
+}
+
+/// `"name";r=<remaining>;t=<seconds to reset>`.
+pub(crate) fn state_item(name: &str, remaining: u64, reset: Duration) -> String {
+    format!("\"{name}\";r={remaining};t={}", ceil_secs(reset))
+}
+
+pub(crate) fn header_value(value: &str) -> HeaderValue {
+    HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static("\"\""))
+}
+
+/// The route a request matched: its [`RouteMatch`], axum's `MatchedPath`,
+/// or a match against `table`.
+pub(crate) fn route_of<B>(request: &Request<B>, table: Option<&RouteTable<()>>) -> Option<RouteKey> {
+    let extensions = request.extensions();
+    if let Some(matched) = extensions.get::<RouteMatch>() {
+        return Some(matched.route_key().clone());
+    }
+    #[cfg(feature = "axum")]
+    if let Some(path) = extensions.get::<axum::extract::MatchedPath>() {
+        return RouteMatch::from_axum(
+            request.method(),
+            path.as_str(),
+            request.uri().path(),
+            crate::route::DEFAULT_STAGE,
+        )
+        .map(|m| m.route_key().clone());
+    }
+    table?
+        .lookup(request.method(), request.uri().path())
+        .map(|(_, m)| m.route_key().clone())
+}
+
+pub(crate) struct Shared {
+    pub(crate) default: Arc<dyn Limiter>,
+    pub(crate) routes: Vec<(RouteKey, Arc<dyn Limiter>)>,
+    pub(crate) table: Option<RouteTable<()>>,
+    pub(crate) key: Box<dyn ExtractKey>,
+    pub(crate) needs_route: bool,
+    pub(crate) headers: bool,
+    pub(crate) responses: GatewayResponses,
+    pub(crate) failure: FailurePolicy,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenBucketThrottle")
+            .field("default", &self.default)
+            .field("routes", &self.routes)
+            .field("headers", &self.headers)
+            .field("failure", &self.failure)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn limiter(&self, route: Option<&RouteKey>) -> &Arc<dyn Limiter> {
+        route
+            .and_then(|route| self.routes.iter().find(|(key, _)| key == route))
+            .map_or(&self.default, |(_, limiter)| limiter)
+    }
+
+    /// Admit with optional headers, or the rejection.
+    fn decide(
+        &self,
+        limiter: &dyn Limiter,
+        result: Result<Decision, StoreError>,
+    ) -> Result<Option<Box<HeaderMap>>, (Rejection, ThrottleRejection)> {
+        let spec = limiter.spec();
+        let limit = spec.limit();
+        match result {
+            Ok(Decision::Admitted { remaining, reset }) => Ok(self.headers.then(|| {
+                let mut headers = HeaderMap::with_capacity(2);
+                insert_budget(&mut headers, limit, u64::from(remaining), reset);
+                Box::new(headers)
+            })),
+            Ok(Decision::Rejected { retry_after }) => Err(throttled(limit, retry_after)),
+            Err(error) => match self.failure {
+                FailurePolicy::Open => {
+                    tracing::warn!(limit = spec.name(), %error, "throttle store failed; admitting (fail open)");
+                    Ok(None)
+                }
+                FailurePolicy::Closed => {
+                    tracing::error!(limit = spec.name(), %error, "throttle store failed; rejecting (fail closed)");
+                    Err(store_unavailable())
+                }
+            },
+        }
+    }
+}
+
+pub(crate) fn insert_budget(headers: &mut HeaderMap, limit: Limit, remaining: u64, reset: Duration) {
+    headers.insert(
+        RATE_LIMIT_POLICY,
+        header_value(&policy_item("throttle", u64::from(limit.burst()), limit.window())),
+    );
+    headers.insert(
+        RATE_LIMIT,
+        header_value(&state_item("throttle", remaining, reset)),
+    );
+}
+
+/// 429 `THROTTLED` with `Retry-After` (rounded up) and the `RateLimit` headers.
+pub(crate) fn throttled(limit: Limit, retry_after: Option<Duration>) -> (Rejection, ThrottleRejection) {
+    let kind = if retry_after.is_some() {
+        ThrottleRejectionKind::BucketEmpty
+    } else {
+        ThrottleRejectionKind::Blocked
+    };
+    let mut rejection = Rejection::new(GatewayResponseType::Throttled)
+        .with_problem_type(kind.problem_type())
+        .with_header(
+            RATE_LIMIT_POLICY,
+            header_value(&policy_item("throttle", u64::from(limit.burst()), limit.window())),
+        );
+    match retry_after {
+        Some(wait) => {
+            let secs = ceil_secs(wait);
+            rejection = rejection
+                .with_header(RETRY_AFTER, HeaderValue::from(secs))
+                .with_header(RATE_LIMIT, header_value(&state_item("throttle", 0, wait)))
+                .with_extension("retryAfter", secs);
+        }
+        None => {
+            rejection = rejection
+                .with_detail("This route accepts no requests.")
+                .with_header(RATE_LIMIT, header_value("\"throttle\";r=0"));
+        }
+    }
+    let typed = ThrottleRejection {
+        kind,
+        retry_after: retry_after.map(ceil_secs),
+    };
+    (rejection, typed)
+}
+
+pub(crate) fn store_unavailable() -> (Rejection, ThrottleRejection) {
+    let kind = ThrottleRejectionKind::StoreUnavailable;
+    let rejection = Rejection::new(GatewayResponseType::Default5xx)
+        .with_status(StatusCode::SERVICE_UNAVAILABLE)
+        .with_problem_type(kind.problem_type());
+    (
+        rejection,
+        ThrottleRejection {
+            kind,
+            retry_after: None,
+        },
+    )
+}
+
+/// The service of [`TokenBucketThrottleLayer`](super::TokenBucketThrottleLayer):
+/// takes a token from the request's bucket, or answers 429 `THROTTLED`.
+pub struct TokenBucketThrottle<S> {
+    pub(crate) inner: S,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl<S: Clone> Clone for TokenBucketThrottle<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for TokenBucketThrottle<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenBucketThrottle")
+            .field("inner", &self.inner)
+            .field("shared", &self.shared)
+            .finish()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for TokenBucketThrottle<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    ReqBody: Send + 'static,
+{
+    type Response = Response<crate::body::GatewayBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let shared = &self.shared;
+        let route = if shared.needs_route {
+            route_of(&request, shared.table.as_ref())
+        } else {
+            None
+        };
+        let limiter = shared.limiter(route.as_ref());
+        let key = shared
+            .key
+            .extract(&RequestInfo::new(&request, route.as_ref()))
+            .unwrap_or(BucketKey::Global);
+        match limiter.check(&key).into_ready() {
+            Ok(result) => match shared.decide(limiter.as_ref(), result) {
+                Ok(headers) => ResponseFuture::inner(self.inner.call(request), headers),
+                Err((rejection, typed)) => {
+                    let mut response = shared.responses.reject(&rejection, &request);
+                    response.extensions_mut().insert(typed);
+                    ResponseFuture::ready(response)
+                }
+            },
+            Err(pending) => {
+                let clone = self.inner.clone();
+                let service = mem::replace(&mut self.inner, clone);
+                let shared = Arc::clone(&self.shared);
+                let limiter = Arc::clone(limiter);
+                let check = Box::pin(async move {
+                    let result = pending.await;
+                    match shared.decide(limiter.as_ref(), result) {
+                        Ok(headers) => Verdict::Admit { request, headers },
+                        Err((rejection, typed)) => Verdict::Reject {
+                            responses: shared.responses.clone(),
+                            rejection: Box::new(rejection),
+                            typed: typed.into(),
+                            request_id: RequestId::find(request.extensions(), request.headers())
+                                .unwrap_or_default(),
+                        },
+                    }
+                });
+                ResponseFuture::waiting(check, service)
+            }
+        }
+    }
+}
