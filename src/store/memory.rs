@@ -111,9 +111,7 @@ impl MemoryLimiter {
     /// Keys held in the bounded map.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.buckets
-            .as_ref()
-            .map_or(0, |b| b.state.len())
+        self.buckets.as_ref().map_or(0, |b| b.state.len())
     }
 
     /// Whether no key is held.

@@ -38,19 +38,17 @@ use std::time::Duration;
 use crate::clock::SharedClock;
 use crate::throttle::Limit;
 
-mod memory;
 #[cfg(feature = "usage-plan")]
 mod keys;
+mod memory;
 #[cfg(feature = "usage-plan")]
 mod quota;
 
-pub use memory::{MemoryLimiter, MemoryRateLimitStore};
 #[cfg(feature = "usage-plan")]
 pub use keys::{ApiKey, KeyStore, MemoryKeyStore};
+pub use memory::{MemoryLimiter, MemoryRateLimitStore};
 #[cfg(feature = "usage-plan")]
-pub use quota::{
-    KeyUsage, MemoryQuotaStore, MeterOutcome, MeterRequest, QuotaCheck, QuotaStore,
-};
+pub use quota::{KeyUsage, MemoryQuotaStore, MeterOutcome, MeterRequest, QuotaCheck, QuotaStore};
 
 /// Whom a bucket belongs to: the whole stage, a client address, or a string
 /// (route key, API key id, principal, or a user function's key).

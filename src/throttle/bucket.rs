@@ -36,6 +36,13 @@ pub struct Limit {
 }
 
 impl Limit {
+    /// A bucket that admits nothing (rate 0, burst 0).
+    pub(crate) const BLOCKED: Limit = Limit {
+        rate: 0.0,
+        burst: 0,
+        interval: Duration::MAX,
+    };
+
     /// The fastest rate: one token per nanosecond.
     pub const MAX_RATE: f64 = 1e9;
 
@@ -45,7 +52,7 @@ impl Limit {
     /// positive; 0 is accepted only with `burst` 0 (a bucket that never
     /// admits).
     pub fn new(rate: f64, burst: u32) -> Result<Self, ConfigError> {
-        if !rate.is_finite() || rate < 0.0 || rate > Self::MAX_RATE {
+        if !rate.is_finite() || !(0.0..=Self::MAX_RATE).contains(&rate) {
             return Err(ConfigError::new(format!(
                 "throttle rate {rate} must be a finite number of requests per second in 0..=1e9"
             )));

@@ -122,7 +122,9 @@ pub struct Route;
 
 impl ExtractKey for Route {
     fn extract(&self, request: &RequestInfo<'_>) -> Option<BucketKey> {
-        request.route.map(|route| BucketKey::text(route.to_string()))
+        request
+            .route
+            .map(|route| BucketKey::text(route.to_string()))
     }
 }
 
@@ -202,7 +204,9 @@ impl TrustedProxy {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, canonical(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
@@ -380,7 +384,9 @@ mod tests {
         let net: TrustedProxy = "fd00::/8".parse().unwrap();
         assert!(net.contains("fd12::1".parse().unwrap()));
         assert!(!net.contains("fe80::1".parse().unwrap()));
-        let v4: TrustedProxy = "::ffff:10.0.0.0/8".parse().unwrap_or("10.0.0.0/8".parse().unwrap());
+        let v4: TrustedProxy = "::ffff:10.0.0.0/8"
+            .parse()
+            .unwrap_or("10.0.0.0/8".parse().unwrap());
         assert!(v4.contains("::ffff:10.2.3.4".parse().unwrap()));
         assert!("10.0.0.0/33".parse::<TrustedProxy>().is_err());
         assert!("not-an-ip".parse::<TrustedProxy>().is_err());

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tower_layer::Layer;
 
-use super::key::{ApiKeyHeader, ExtractKey, KeySource, Principal, Route, SourceIp, Stage, TrustedProxy};
-use super::service::{Shared, TokenBucketThrottle};
 use super::Limit;
+use super::key::{
+    ApiKeyHeader, ExtractKey, KeySource, Principal, Route, SourceIp, Stage, TrustedProxy,
+};
+use super::service::{Shared, TokenBucketThrottle};
 use crate::clock::{SharedClock, default_clock};
 use crate::error::ConfigError;
 use crate::problem::GatewayResponses;
@@ -222,8 +224,15 @@ impl TokenBucketThrottleLayerBuilder {
         if let Some(error) = self.errors.into_iter().next() {
             return Err(error);
         }
-        if self.name.is_empty() || !self.name.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') {
-            return Err(ConfigError::new("throttle name must be printable ASCII without quotes"));
+        if self.name.is_empty()
+            || !self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        {
+            return Err(ConfigError::new(
+                "throttle name must be printable ASCII without quotes",
+            ));
         }
         if self.max_keys == 0 {
             return Err(ConfigError::new("throttle maxKeys must be at least 1"));
@@ -239,7 +248,9 @@ impl TokenBucketThrottleLayerBuilder {
             match parse_method_key(&route)? {
                 Some(key) => {
                     if route_limits.iter().any(|(k, _)| *k == key) {
-                        return Err(ConfigError::new(format!("throttle route `{route}` is set twice")));
+                        return Err(ConfigError::new(format!(
+                            "throttle route `{route}` is set twice"
+                        )));
                     }
                     route_limits.push((key, limit));
                 }
@@ -300,7 +311,9 @@ pub(crate) fn parse_method_key(key: &str) -> Result<Option<RouteKey>, ConfigErro
         return RouteKey::from_str(key).map(Some);
     }
     let (path, method) = key.rsplit_once('/').ok_or_else(|| {
-        ConfigError::new(format!("method throttle key `{key}` is not `/resource/path/METHOD` or `METHOD /path`"))
+        ConfigError::new(format!(
+            "method throttle key `{key}` is not `/resource/path/METHOD` or `METHOD /path`"
+        ))
     })?;
     if path.contains('*') {
         return Err(ConfigError::new(format!(
@@ -436,8 +449,18 @@ mod tests {
 
     #[test]
     fn build_rejects_invalid_settings() {
-        assert!(TokenBucketThrottleLayer::builder().rate(-1.0).build().is_err());
-        assert!(TokenBucketThrottleLayer::builder().max_keys(0).build().is_err());
+        assert!(
+            TokenBucketThrottleLayer::builder()
+                .rate(-1.0)
+                .build()
+                .is_err()
+        );
+        assert!(
+            TokenBucketThrottleLayer::builder()
+                .max_keys(0)
+                .build()
+                .is_err()
+        );
         assert!(
             TokenBucketThrottleLayer::builder()
                 .trusted_proxies(["nope"])

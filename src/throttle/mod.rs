@@ -109,18 +109,23 @@ use serde::Serialize;
 
 pub use bucket::Limit;
 pub use future::ResponseFuture;
-pub(crate) use future::{Typed, Verdict};
+#[cfg(feature = "usage-plan")]
+pub(crate) use future::Verdict;
 pub use key::{
     ApiKeyHeader, ExtractKey, KeySource, Principal, RequestInfo, Route, SourceIp, Stage,
     TrustedProxy,
 };
+#[cfg(feature = "usage-plan")]
+pub(crate) use layer::parse_method_key;
 pub use layer::{
     DEFAULT_MAX_KEYS, ThrottleSettings, TokenBucketThrottleConfig, TokenBucketThrottleLayer,
     TokenBucketThrottleLayerBuilder,
 };
 pub use service::TokenBucketThrottle;
-pub(crate) use layer::parse_method_key;
-pub(crate) use service::{header_value, insert_budget, policy_item, route_of, state_item, throttled};
+#[cfg(feature = "usage-plan")]
+pub(crate) use service::{
+    RATE_LIMIT, RATE_LIMIT_POLICY, header_value, policy_item, route_of, state_item, throttled,
+};
 
 /// Why a throttle rejected a request; in the rejection's response extensions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

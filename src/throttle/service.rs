@@ -40,7 +40,10 @@ pub(crate) fn header_value(value: &str) -> HeaderValue {
 
 /// The route a request matched: its [`RouteMatch`], axum's `MatchedPath`,
 /// or a match against `table`.
-pub(crate) fn route_of<B>(request: &Request<B>, table: Option<&RouteTable<()>>) -> Option<RouteKey> {
+pub(crate) fn route_of<B>(
+    request: &Request<B>,
+    table: Option<&RouteTable<()>>,
+) -> Option<RouteKey> {
     let extensions = request.extensions();
     if let Some(matched) = extensions.get::<RouteMatch>() {
         return Some(matched.route_key().clone());
@@ -94,7 +97,7 @@ impl Shared {
         &self,
         limiter: &dyn Limiter,
         result: Result<Decision, StoreError>,
-    ) -> Result<Option<Box<HeaderMap>>, (Rejection, ThrottleRejection)> {
+    ) -> Result<Option<Box<HeaderMap>>, Box<(Rejection, ThrottleRejection)>> {
         let spec = limiter.spec();
         let limit = spec.limit();
         match result {
@@ -103,7 +106,7 @@ impl Shared {
                 insert_budget(&mut headers, limit, u64::from(remaining), reset);
                 Box::new(headers)
             })),
-            Ok(Decision::Rejected { retry_after }) => Err(throttled(limit, retry_after)),
+            Ok(Decision::Rejected { retry_after }) => Err(Box::new(throttled(limit, retry_after))),
             Err(error) => match self.failure {
                 FailurePolicy::Open => {
                     tracing::warn!(limit = spec.name(), %error, "throttle store failed; admitting (fail open)");
@@ -111,17 +114,21 @@ impl Shared {
                 }
                 FailurePolicy::Closed => {
                     tracing::error!(limit = spec.name(), %error, "throttle store failed; rejecting (fail closed)");
-                    Err(store_unavailable())
+                    Err(Box::new(store_unavailable()))
                 }
             },
         }
     }
 }
 
-pub(crate) fn insert_budget(headers: &mut HeaderMap, limit: Limit, remaining: u64, reset: Duration) {
+fn insert_budget(headers: &mut HeaderMap, limit: Limit, remaining: u64, reset: Duration) {
     headers.insert(
         RATE_LIMIT_POLICY,
-        header_value(&policy_item("throttle", u64::from(limit.burst()), limit.window())),
+        header_value(&policy_item(
+            "throttle",
+            u64::from(limit.burst()),
+            limit.window(),
+        )),
     );
     headers.insert(
         RATE_LIMIT,
@@ -130,7 +137,10 @@ pub(crate) fn insert_budget(headers: &mut HeaderMap, limit: Limit, remaining: u6
 }
 
 /// 429 `THROTTLED` with `Retry-After` (rounded up) and the `RateLimit` headers.
-pub(crate) fn throttled(limit: Limit, retry_after: Option<Duration>) -> (Rejection, ThrottleRejection) {
+pub(crate) fn throttled(
+    limit: Limit,
+    retry_after: Option<Duration>,
+) -> (Rejection, ThrottleRejection) {
     let kind = if retry_after.is_some() {
         ThrottleRejectionKind::BucketEmpty
     } else {
@@ -140,7 +150,11 @@ pub(crate) fn throttled(limit: Limit, retry_after: Option<Duration>) -> (Rejecti
         .with_problem_type(kind.problem_type())
         .with_header(
             RATE_LIMIT_POLICY,
-            header_value(&policy_item("throttle", u64::from(limit.burst()), limit.window())),
+            header_value(&policy_item(
+                "throttle",
+                u64::from(limit.burst()),
+                limit.window(),
+            )),
         );
     match retry_after {
         Some(wait) => {
@@ -230,7 +244,8 @@ where
         match limiter.check(&key).into_ready() {
             Ok(result) => match shared.decide(limiter.as_ref(), result) {
                 Ok(headers) => ResponseFuture::inner(self.inner.call(request), headers),
-                Err((rejection, typed)) => {
+                Err(rejected) => {
+                    let (rejection, typed) = *rejected;
                     let mut response = shared.responses.reject(&rejection, &request);
                     response.extensions_mut().insert(typed);
                     ResponseFuture::ready(response)
@@ -245,10 +260,10 @@ where
                     let result = pending.await;
                     match shared.decide(limiter.as_ref(), result) {
                         Ok(headers) => Verdict::Admit { request, headers },
-                        Err((rejection, typed)) => Verdict::Reject {
+                        Err(rejected) => Verdict::Reject {
                             responses: shared.responses.clone(),
-                            rejection: Box::new(rejection),
-                            typed: typed.into(),
+                            typed: rejected.1.into(),
+                            rejection: Box::new(rejected.0),
                             request_id: RequestId::find(request.extensions(), request.headers())
                                 .unwrap_or_default(),
                         },
