@@ -23,6 +23,24 @@ fn layers_fit_router_layer_and_route_layer() {
     let _: Router = Router::new()
         .route("/", get(|| async {}))
         .route_layer(MatchRouteLayer::new(table()));
+    let throttle = || {
+        apigw::throttle::TokenBucketThrottleLayer::builder()
+            .build()
+            .unwrap()
+    };
+    let _: Router = Router::new().route("/", get(|| async {})).layer(throttle());
+    let _: Router = Router::new()
+        .route("/", get(|| async {}))
+        .route_layer(throttle());
+    let plans = || {
+        apigw::usage_plan::UsagePlanLayer::builder()
+            .build()
+            .unwrap()
+    };
+    let _: Router = Router::new().route("/", get(|| async {})).layer(plans());
+    let _: Router = Router::new()
+        .route("/", get(|| async {}))
+        .route_layer(plans());
 }
 
 #[test]
@@ -41,4 +59,15 @@ fn public_types_are_send_sync_and_layers_clone() {
     assert_send_sync_static::<apigw::clock::ManualClock>();
     assert_send_sync_static::<apigw::clock::SharedClock>();
     assert_send_sync_static::<apigw::body::GatewayBody<http_body_util::Full<bytes::Bytes>>>();
+    assert_send_sync_static::<apigw::throttle::TokenBucketThrottleLayer>();
+    assert_clone::<apigw::throttle::TokenBucketThrottleLayer>();
+    assert_send_sync_static::<apigw::usage_plan::UsagePlanLayer>();
+    assert_clone::<apigw::usage_plan::UsagePlanLayer>();
+    assert_send_sync_static::<apigw::store::MemoryRateLimitStore>();
+    assert_send_sync_static::<apigw::store::MemoryQuotaStore>();
+    assert_send_sync_static::<apigw::store::MemoryKeyStore>();
+    assert_send_sync_static::<apigw::store::ApiKey>();
+    assert_send_sync_static::<apigw::throttle::ThrottleRejection>();
+    assert_send_sync_static::<apigw::usage_plan::UsagePlanRejection>();
+    assert_send_sync_static::<apigw::usage_plan::UsageReport>();
 }

@@ -7,6 +7,7 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::error::ConfigError;
+use crate::identity::ApiKeyIdentity;
 
 /// An API key: its id, its secret value, whether it is enabled, and the usage
 /// plans it belongs to. Cheap to clone. `Debug` never shows the value.
@@ -22,6 +23,8 @@ struct ApiKeyInner {
     name: Option<Arc<str>>,
     enabled: bool,
     plans: Vec<Arc<str>>,
+    /// The identity for each plan, made once so requests only clone an `Arc`.
+    identities: Vec<ApiKeyIdentity>,
 }
 
 impl ApiKey {
@@ -45,6 +48,7 @@ impl ApiKey {
                 name: None,
                 enabled: true,
                 plans: Vec::new(),
+                identities: Vec::new(),
             }),
         })
     }
@@ -52,7 +56,11 @@ impl ApiKey {
     /// Adds the key to a usage plan (one plan per stage is used).
     #[must_use]
     pub fn plan(mut self, plan_id: impl Into<Arc<str>>) -> Self {
-        Arc::make_mut(&mut self.inner).plans.push(plan_id.into());
+        let plan_id = plan_id.into();
+        let inner = Arc::make_mut(&mut self.inner);
+        let identity = ApiKeyIdentity::new(&*inner.id, &*inner.value, &*plan_id);
+        inner.plans.push(plan_id);
+        inner.identities.push(identity);
         self
     }
 
@@ -74,6 +82,19 @@ impl ApiKey {
     #[must_use]
     pub fn id(&self) -> &str {
         &self.inner.id
+    }
+
+    /// The identity requests metered in `plan_id` carry.
+    pub(crate) fn identity(&self, plan_id: &str) -> ApiKeyIdentity {
+        self.inner
+            .plans
+            .iter()
+            .zip(&self.inner.identities)
+            .find(|(plan, _)| &***plan == plan_id)
+            .map_or_else(
+                || ApiKeyIdentity::new(self.id(), self.value(), plan_id),
+                |(_, identity)| identity.clone(),
+            )
     }
 
     pub(crate) fn shared_id(&self) -> Arc<str> {

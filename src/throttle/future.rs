@@ -5,10 +5,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use http::{HeaderMap, Request, Response};
+use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
+use super::service::Budget;
 use crate::body::GatewayBody;
 use crate::identity::RequestId;
 use crate::problem::{GatewayResponses, Rejection};
@@ -18,7 +19,7 @@ pub(crate) enum Verdict<ReqBody> {
     /// Pass the request on; add these headers to the response.
     Admit {
         request: Request<ReqBody>,
-        headers: Option<Box<HeaderMap>>,
+        budget: Option<Budget>,
     },
     /// Answer with a rejection.
     Reject {
@@ -86,7 +87,7 @@ pin_project! {
         S: Service<Request<ReqBody>>,
     {
         Waiting { check: Pending<ReqBody>, service: Option<S> },
-        Inner { #[pin] future: S::Future, headers: Option<Box<HeaderMap>> },
+        Inner { #[pin] future: S::Future, budget: Option<Budget> },
         Ready { response: Option<Response<GatewayBody<B>>> },
     }
 }
@@ -95,9 +96,9 @@ impl<S, ReqBody, B> ResponseFuture<S, ReqBody, B>
 where
     S: Service<Request<ReqBody>>,
 {
-    pub(crate) fn inner(future: S::Future, headers: Option<Box<HeaderMap>>) -> Self {
+    pub(crate) fn inner(future: S::Future, budget: Option<Budget>) -> Self {
         Self {
-            kind: Kind::Inner { future, headers },
+            kind: Kind::Inner { future, budget },
         }
     }
 
@@ -141,7 +142,7 @@ where
                 KindProj::Waiting { check, service } => {
                     let verdict = ready!(check.as_mut().poll(cx));
                     match verdict {
-                        Verdict::Admit { request, headers } => {
+                        Verdict::Admit { request, budget } => {
                             let Some(mut service) = service.take() else {
                                 return Poll::Pending;
                             };
@@ -149,7 +150,7 @@ where
                             self.as_mut()
                                 .project()
                                 .kind
-                                .set(Kind::Inner { future, headers });
+                                .set(Kind::Inner { future, budget });
                         }
                         Verdict::Reject {
                             responses,
@@ -164,10 +165,10 @@ where
                         }
                     }
                 }
-                KindProj::Inner { future, headers } => {
+                KindProj::Inner { future, budget } => {
                     let mut response = ready!(future.poll(cx))?.map(GatewayBody::new);
-                    if let Some(headers) = headers.take() {
-                        response.headers_mut().extend(*headers);
+                    if let Some(budget) = budget.take() {
+                        budget.insert_into(response.headers_mut());
                     }
                     return Poll::Ready(Ok(response));
                 }

@@ -123,9 +123,7 @@ pub use layer::{
 };
 pub use service::TokenBucketThrottle;
 #[cfg(feature = "usage-plan")]
-pub(crate) use service::{
-    RATE_LIMIT, RATE_LIMIT_POLICY, header_value, policy_item, route_of, state_item, throttled,
-};
+pub(crate) use service::{Budget, FieldList, RATE_LIMIT, RATE_LIMIT_POLICY, route_of, throttled};
 
 /// Why a throttle rejected a request; in the rejection's response extensions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -24,18 +24,98 @@ pub(crate) const RATE_LIMIT: HeaderName = HeaderName::from_static("ratelimit");
 /// The IETF `RateLimit-Policy` header.
 pub(crate) const RATE_LIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 
-/// `"name";q=<burst>;w=<seconds to refill>`.
-pub(crate) fn policy_item(name: &str, quota: u64, window: Duration) -> String {
-    format!("\"{name}\";q={quota};w={}", ceil_secs(window).max(1))
+/// The budget headers of an admitted response.
+#[derive(Clone, Debug)]
+pub(crate) struct Budget {
+    pub(crate) policy: HeaderValue,
+    pub(crate) state: HeaderValue,
 }
 
-/// `"name";r=<remaining>;t=<seconds to reset>`.
-pub(crate) fn state_item(name: &str, remaining: u64, reset: Duration) -> String {
-    format!("\"{name}\";r={remaining};t={}", ceil_secs(reset))
+impl Budget {
+    pub(crate) fn insert_into(self, headers: &mut HeaderMap) {
+        headers.insert(RATE_LIMIT_POLICY, self.policy);
+        headers.insert(RATE_LIMIT, self.state);
+    }
 }
 
-pub(crate) fn header_value(value: &str) -> HeaderValue {
-    HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static("\"\""))
+/// A structured-field list (`"name";q=1;w=2, "other";…`) written into a
+/// fixed buffer: no formatting machinery, one allocation for the value.
+pub(crate) struct FieldList {
+    buf: [u8; 192],
+    len: usize,
+}
+
+impl FieldList {
+    pub(crate) fn new() -> Self {
+        Self {
+            buf: [0; 192],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let end = (self.len + bytes.len()).min(self.buf.len());
+        let n = end - self.len;
+        self.buf[self.len..end].copy_from_slice(&bytes[..n]);
+        self.len = end;
+    }
+
+    fn item(&mut self, name: &str) -> &mut Self {
+        if self.len > 0 {
+            self.push(b", ");
+        }
+        self.push(b"\"");
+        self.push(name.as_bytes());
+        self.push(b"\"");
+        self
+    }
+
+    fn param(&mut self, key: &[u8], value: u64) -> &mut Self {
+        self.push(b";");
+        self.push(key);
+        self.push(b"=");
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut v = value;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.push(&digits[i..]);
+        self
+    }
+
+    /// `"name";q=<quota>;w=<seconds to refill>` (RateLimit-Policy).
+    pub(crate) fn policy(&mut self, name: &str, quota: u64, window: Duration) -> &mut Self {
+        self.item(name)
+            .param(b"q", quota)
+            .param(b"w", ceil_secs(window).max(1))
+    }
+
+    /// `"name";r=<remaining>;t=<seconds to reset>` (RateLimit).
+    pub(crate) fn state(&mut self, name: &str, remaining: u64, reset: Duration) -> &mut Self {
+        self.item(name)
+            .param(b"r", remaining)
+            .param(b"t", ceil_secs(reset))
+    }
+
+    /// `"name";r=0`, for a bucket that never refills.
+    pub(crate) fn empty(&mut self, name: &str) -> &mut Self {
+        self.item(name).param(b"r", 0)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn value(&self) -> HeaderValue {
+        HeaderValue::from_bytes(&self.buf[..self.len])
+            .unwrap_or_else(|_| HeaderValue::from_static("\"\""))
+    }
 }
 
 /// The route a request matched: its [`RouteMatch`], axum's `MatchedPath`,
@@ -97,14 +177,17 @@ impl Shared {
         &self,
         limiter: &dyn Limiter,
         result: Result<Decision, StoreError>,
-    ) -> Result<Option<Box<HeaderMap>>, Box<(Rejection, ThrottleRejection)>> {
+    ) -> Result<Option<Budget>, Box<(Rejection, ThrottleRejection)>> {
         let spec = limiter.spec();
         let limit = spec.limit();
         match result {
-            Ok(Decision::Admitted { remaining, reset }) => Ok(self.headers.then(|| {
-                let mut headers = HeaderMap::with_capacity(2);
-                insert_budget(&mut headers, limit, u64::from(remaining), reset);
-                Box::new(headers)
+            Ok(Decision::Admitted { remaining, reset }) => Ok(self.headers.then(|| Budget {
+                policy: FieldList::new()
+                    .policy("throttle", u64::from(limit.burst()), limit.window())
+                    .value(),
+                state: FieldList::new()
+                    .state("throttle", u64::from(remaining), reset)
+                    .value(),
             })),
             Ok(Decision::Rejected { retry_after }) => Err(Box::new(throttled(limit, retry_after))),
             Err(error) => match self.failure {
@@ -121,21 +204,6 @@ impl Shared {
     }
 }
 
-fn insert_budget(headers: &mut HeaderMap, limit: Limit, remaining: u64, reset: Duration) {
-    headers.insert(
-        RATE_LIMIT_POLICY,
-        header_value(&policy_item(
-            "throttle",
-            u64::from(limit.burst()),
-            limit.window(),
-        )),
-    );
-    headers.insert(
-        RATE_LIMIT,
-        header_value(&state_item("throttle", remaining, reset)),
-    );
-}
-
 /// 429 `THROTTLED` with `Retry-After` (rounded up) and the `RateLimit` headers.
 pub(crate) fn throttled(
     limit: Limit,
@@ -150,24 +218,25 @@ pub(crate) fn throttled(
         .with_problem_type(kind.problem_type())
         .with_header(
             RATE_LIMIT_POLICY,
-            header_value(&policy_item(
-                "throttle",
-                u64::from(limit.burst()),
-                limit.window(),
-            )),
+            FieldList::new()
+                .policy("throttle", u64::from(limit.burst()), limit.window())
+                .value(),
         );
     match retry_after {
         Some(wait) => {
             let secs = ceil_secs(wait);
             rejection = rejection
                 .with_header(RETRY_AFTER, HeaderValue::from(secs))
-                .with_header(RATE_LIMIT, header_value(&state_item("throttle", 0, wait)))
+                .with_header(
+                    RATE_LIMIT,
+                    FieldList::new().state("throttle", 0, wait).value(),
+                )
                 .with_extension("retryAfter", secs);
         }
         None => {
             rejection = rejection
                 .with_detail("This route accepts no requests.")
-                .with_header(RATE_LIMIT, header_value("\"throttle\";r=0"));
+                .with_header(RATE_LIMIT, FieldList::new().empty("throttle").value());
         }
     }
     let typed = ThrottleRejection {
@@ -243,7 +312,7 @@ where
             .unwrap_or(BucketKey::Global);
         match limiter.check(&key).into_ready() {
             Ok(result) => match shared.decide(limiter.as_ref(), result) {
-                Ok(headers) => ResponseFuture::inner(self.inner.call(request), headers),
+                Ok(budget) => ResponseFuture::inner(self.inner.call(request), budget),
                 Err(rejected) => {
                     let (rejection, typed) = *rejected;
                     let mut response = shared.responses.reject(&rejection, &request);
@@ -259,7 +328,7 @@ where
                 let check = Box::pin(async move {
                     let result = pending.await;
                     match shared.decide(limiter.as_ref(), result) {
-                        Ok(headers) => Verdict::Admit { request, headers },
+                        Ok(budget) => Verdict::Admit { request, budget },
                         Err(rejected) => Verdict::Reject {
                             responses: shared.responses.clone(),
                             typed: rejected.1.into(),

@@ -7,14 +7,14 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::header::RETRY_AFTER;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 use tower_service::Service;
 
 use super::ApiKeySource;
 use super::layer::Shared;
 use super::{UsagePlanRejection, UsagePlanRejectionKind};
 use crate::body::GatewayBody;
-use crate::identity::{ApiKeyIdentity, AuthorizerContext, RequestId};
+use crate::identity::{AuthorizerContext, RequestId};
 use crate::problem::{GatewayResponseType, Rejection};
 use crate::route::RouteMatch;
 use crate::store::{
@@ -22,8 +22,8 @@ use crate::store::{
 };
 use crate::throttle::bucket::ceil_secs;
 use crate::throttle::{
-    Limit, RATE_LIMIT, RATE_LIMIT_POLICY, ResponseFuture, Verdict, header_value, policy_item,
-    route_of, state_item, throttled,
+    Budget, FieldList, Limit, RATE_LIMIT, RATE_LIMIT_POLICY, ResponseFuture, Verdict, route_of,
+    throttled,
 };
 
 /// The service of [`UsagePlanLayer`](super::UsagePlanLayer): finds the API
@@ -59,7 +59,7 @@ struct Metered {
     now: Duration,
 }
 
-type Settled = Result<Option<Box<HeaderMap>>, Box<(Rejection, UsagePlanRejection)>>;
+type Settled = Result<Option<Budget>, Box<(Rejection, UsagePlanRejection)>>;
 
 fn invalid_key(kind: UsagePlanRejectionKind) -> (Rejection, UsagePlanRejection) {
     let rejection =
@@ -78,20 +78,28 @@ fn seconds_to(end: crate::usage_plan::Day, now: Duration) -> Duration {
 }
 
 impl Metered {
-    fn quota_items(&self, used: u64, limit: u64) -> Option<(String, String)> {
-        let quota = self.quota?;
+    /// Adds the quota's items to the two header lists; `false` without a quota.
+    fn quota_items(
+        &self,
+        used: u64,
+        limit: u64,
+        policies: &mut FieldList,
+        states: &mut FieldList,
+    ) -> bool {
+        let Some(quota) = self.quota else {
+            return false;
+        };
         let window = quota
             .period_end
             .start_unix()
             .saturating_sub(quota.period_start.start_unix());
-        Some((
-            policy_item("quota", limit, window),
-            state_item(
-                "quota",
-                limit.saturating_sub(used),
-                seconds_to(quota.period_end, self.now),
-            ),
-        ))
+        policies.policy("quota", limit, window);
+        states.state(
+            "quota",
+            limit.saturating_sub(used),
+            seconds_to(quota.period_end, self.now),
+        );
+        true
     }
 }
 
@@ -99,33 +107,27 @@ impl Shared {
     fn settle(&self, outcome: Result<MeterOutcome, StoreError>, metered: &Metered) -> Settled {
         match outcome {
             Ok(MeterOutcome::Admitted { throttle, quota }) => {
-                let mut policies = Vec::new();
-                let mut states = Vec::new();
+                let mut policies = FieldList::new();
+                let mut states = FieldList::new();
                 if self.throttle_headers
                     && let (Some(limit), Some(Decision::Admitted { remaining, reset })) =
                         (metered.throttle, throttle)
                 {
-                    policies.push(policy_item(
-                        "throttle",
-                        u64::from(limit.burst()),
-                        limit.window(),
-                    ));
-                    states.push(state_item("throttle", u64::from(remaining), reset));
+                    policies.policy("throttle", u64::from(limit.burst()), limit.window());
+                    states.state("throttle", u64::from(remaining), reset);
                 }
                 if self.quota_headers
                     && let Some((used, limit)) = quota
-                    && let Some((policy, state)) = metered.quota_items(used, limit)
                 {
-                    policies.push(policy);
-                    states.push(state);
+                    metered.quota_items(used, limit, &mut policies, &mut states);
                 }
                 if policies.is_empty() {
                     return Ok(None);
                 }
-                let mut headers = HeaderMap::with_capacity(2);
-                headers.insert(RATE_LIMIT_POLICY, header_value(&policies.join(", ")));
-                headers.insert(RATE_LIMIT, header_value(&states.join(", ")));
-                Ok(Some(Box::new(headers)))
+                Ok(Some(Budget {
+                    policy: policies.value(),
+                    state: states.value(),
+                }))
             }
             Ok(MeterOutcome::Throttled(decision)) => {
                 let retry_after = match decision {
@@ -157,10 +159,11 @@ impl Shared {
                         .with_header(RETRY_AFTER, HeaderValue::from(secs))
                         .with_extension("retryAfter", secs);
                 }
-                if let Some((policy, state)) = metered.quota_items(used, limit) {
+                let (mut policy, mut state) = (FieldList::new(), FieldList::new());
+                if metered.quota_items(used, limit, &mut policy, &mut state) {
                     rejection = rejection
-                        .with_header(RATE_LIMIT_POLICY, header_value(&policy))
-                        .with_header(RATE_LIMIT, header_value(&state));
+                        .with_header(RATE_LIMIT_POLICY, policy.value())
+                        .with_header(RATE_LIMIT, state.value());
                 }
                 Err(Box::new((
                     rejection,
@@ -278,12 +281,12 @@ where
             throttle: limiter.map(|l| (l.as_ref(), &bucket)),
             quota,
         };
-        let identity = ApiKeyIdentity::new(key.id(), key.value(), &*plan.id);
+        let identity = key.identity(&plan.id);
         match shared.quotas.meter(&meter).into_ready() {
             Ok(outcome) => match shared.settle(outcome, &metered) {
-                Ok(headers) => {
+                Ok(budget) => {
                     request.extensions_mut().insert(identity);
-                    ResponseFuture::inner(self.inner.call(request), headers)
+                    ResponseFuture::inner(self.inner.call(request), budget)
                 }
                 Err(rejected) => {
                     let (rejection, typed) = *rejected;
@@ -299,9 +302,9 @@ where
                 let check = Box::pin(async move {
                     let outcome = pending.await;
                     match shared.settle(outcome, &metered) {
-                        Ok(headers) => {
+                        Ok(budget) => {
                             request.extensions_mut().insert(identity);
-                            Verdict::Admit { request, headers }
+                            Verdict::Admit { request, budget }
                         }
                         Err(rejected) => Verdict::Reject {
                             responses: shared.responses.clone(),
