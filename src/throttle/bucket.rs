@@ -37,6 +37,7 @@ pub struct Limit {
 
 impl Limit {
     /// A bucket that admits nothing (rate 0, burst 0).
+    #[cfg(feature = "usage-plan")]
     pub(crate) const BLOCKED: Limit = Limit {
         rate: 0.0,
         burst: 0,

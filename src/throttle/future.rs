@@ -15,6 +15,8 @@ use crate::identity::RequestId;
 use crate::problem::{GatewayResponses, Rejection};
 
 /// What a layer decided once its store answered.
+// Made once per asynchronous check and moved once: boxing would cost more.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Verdict<ReqBody> {
     /// Pass the request on; add these headers to the response.
     Admit {

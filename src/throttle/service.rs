@@ -108,6 +108,7 @@ impl FieldList {
         self.item(name).param(b"r", 0)
     }
 
+    #[cfg(feature = "usage-plan")]
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -28,7 +28,7 @@ use crate::throttle::{
 
 /// The service of [`UsagePlanLayer`](super::UsagePlanLayer): finds the API
 /// key, meters it against its plan, and passes the request on with an
-/// [`ApiKeyIdentity`], or rejects it.
+/// [`ApiKeyIdentity`](crate::identity::ApiKeyIdentity), or rejects it.
 pub struct UsagePlan<S> {
     pub(crate) inner: S,
     pub(crate) shared: Arc<Shared>,
