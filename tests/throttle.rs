@@ -399,6 +399,45 @@ async fn stacked_throttles_count_each_request_once_per_level_and_never_count_rej
     assert_eq!(backend.calls(), 4);
 }
 
+#[tokio::test]
+async fn stacked_throttles_each_report_their_own_budget_item() {
+    let clock = ManualClock::new();
+    let outer = builder(&clock, 1.0, 10)
+        .name("stage")
+        .rate_limit_headers(true)
+        .build()
+        .unwrap();
+    let inner = builder(&clock, 1.0, 1)
+        .name("method")
+        .rate_limit_headers(true)
+        .build()
+        .unwrap();
+    let mut service = outer.layer(inner.layer(Backend::default().service()));
+    let ok = send(&mut service, get("/")).await;
+    let items = |response: &Response<_>, name: &str| -> Vec<String> {
+        response
+            .headers()
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        items(&ok, "ratelimit"),
+        ["\"method\";r=0;t=1", "\"stage\";r=9;t=1"]
+    );
+    let throttled = send(&mut service, get("/")).await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        items(&throttled, "ratelimit"),
+        ["\"method\";r=0;t=1", "\"stage\";r=8;t=2"]
+    );
+    assert_eq!(
+        items(&throttled, "ratelimit-policy"),
+        ["\"method\";q=1;w=1", "\"stage\";q=10;w=10"]
+    );
+}
+
 // Keys.
 #[tokio::test]
 async fn client_ip_key_gives_each_peer_its_own_bucket() {

@@ -188,8 +188,9 @@ impl TokenBucketThrottleLayerBuilder {
         self
     }
 
-    /// The layer's name in store keys (`stage`, `account`, …), unique among
-    /// the throttles sharing a store. Default: `throttle`.
+    /// The layer's name (`stage`, `client`, …): its item in the `RateLimit`
+    /// and `RateLimit-Policy` headers and its prefix in store keys, unique
+    /// among the throttles sharing a store. Default: `throttle`.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -294,6 +295,7 @@ impl TokenBucketThrottleLayerBuilder {
                 headers: self.headers,
                 responses: self.responses,
                 failure: self.failure,
+                name: Arc::from(self.name),
             }),
         })
     }

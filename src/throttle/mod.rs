@@ -91,7 +91,9 @@
 //! [`rate_limit_headers`](TokenBucketThrottleLayerBuilder::rate_limit_headers)
 //! admitted responses carry `RateLimit: "throttle";r=<tokens left>;t=<seconds to full>`
 //! and `RateLimit-Policy: "throttle";q=<burst>;w=<seconds to refill>`
-//! (draft-ietf-httpapi-ratelimit-headers).
+//! (draft-ietf-httpapi-ratelimit-headers), where `throttle` is the layer's
+//! [`name`](TokenBucketThrottleLayerBuilder::name). Stacked layers each append
+//! their own item, so a client sees every level's budget.
 //!
 //! # Performance
 //!

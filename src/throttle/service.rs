@@ -33,8 +33,9 @@ pub(crate) struct Budget {
 
 impl Budget {
     pub(crate) fn insert_into(self, headers: &mut HeaderMap) {
-        headers.insert(RATE_LIMIT_POLICY, self.policy);
-        headers.insert(RATE_LIMIT, self.state);
+        // Appended: stacked layers each add their own item.
+        headers.append(RATE_LIMIT_POLICY, self.policy);
+        headers.append(RATE_LIMIT, self.state);
     }
 }
 
@@ -153,6 +154,8 @@ pub(crate) struct Shared {
     pub(crate) headers: bool,
     pub(crate) responses: GatewayResponses,
     pub(crate) failure: FailurePolicy,
+    /// The layer's name: its item in the `RateLimit` headers.
+    pub(crate) name: Arc<str>,
 }
 
 impl fmt::Debug for Shared {
@@ -184,13 +187,15 @@ impl Shared {
         match result {
             Ok(Decision::Admitted { remaining, reset }) => Ok(self.headers.then(|| Budget {
                 policy: FieldList::new()
-                    .policy("throttle", u64::from(limit.burst()), limit.window())
+                    .policy(&self.name, u64::from(limit.burst()), limit.window())
                     .value(),
                 state: FieldList::new()
-                    .state("throttle", u64::from(remaining), reset)
+                    .state(&self.name, u64::from(remaining), reset)
                     .value(),
             })),
-            Ok(Decision::Rejected { retry_after }) => Err(Box::new(throttled(limit, retry_after))),
+            Ok(Decision::Rejected { retry_after }) => {
+                Err(Box::new(throttled(&self.name, limit, retry_after)))
+            }
             Err(error) => match self.failure {
                 FailurePolicy::Open => {
                     tracing::warn!(limit = spec.name(), %error, "throttle store failed; admitting (fail open)");
@@ -207,6 +212,7 @@ impl Shared {
 
 /// 429 `THROTTLED` with `Retry-After` (rounded up) and the `RateLimit` headers.
 pub(crate) fn throttled(
+    name: &str,
     limit: Limit,
     retry_after: Option<Duration>,
 ) -> (Rejection, ThrottleRejection) {
@@ -220,7 +226,7 @@ pub(crate) fn throttled(
         .with_header(
             RATE_LIMIT_POLICY,
             FieldList::new()
-                .policy("throttle", u64::from(limit.burst()), limit.window())
+                .policy(name, u64::from(limit.burst()), limit.window())
                 .value(),
         );
     match retry_after {
@@ -228,16 +234,13 @@ pub(crate) fn throttled(
             let secs = ceil_secs(wait);
             rejection = rejection
                 .with_header(RETRY_AFTER, HeaderValue::from(secs))
-                .with_header(
-                    RATE_LIMIT,
-                    FieldList::new().state("throttle", 0, wait).value(),
-                )
+                .with_header(RATE_LIMIT, FieldList::new().state(name, 0, wait).value())
                 .with_extension("retryAfter", secs);
         }
         None => {
             rejection = rejection
                 .with_detail("This route accepts no requests.")
-                .with_header(RATE_LIMIT, FieldList::new().empty("throttle").value());
+                .with_header(RATE_LIMIT, FieldList::new().empty(name).value());
         }
     }
     let typed = ThrottleRejection {

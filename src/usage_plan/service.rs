@@ -135,7 +135,7 @@ impl Shared {
                     Decision::Admitted { .. } => Some(Duration::ZERO),
                 };
                 let limit = metered.throttle.unwrap_or(Limit::BLOCKED);
-                let (rejection, _) = throttled(limit, retry_after);
+                let (rejection, _) = throttled("throttle", limit, retry_after);
                 let kind = UsagePlanRejectionKind::Throttled;
                 let rejection = rejection.with_problem_type(kind.problem_type());
                 Err(Box::new((
