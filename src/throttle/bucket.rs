@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hash};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -163,6 +163,50 @@ impl governor::clock::Clock for GovernorClock {
     }
 }
 
+/// A key with its keyed hash, computed once per request.
+#[derive(Clone)]
+struct Hashed<K> {
+    hash: u64,
+    key: K,
+}
+
+impl<K: PartialEq> PartialEq for Hashed<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.key == other.key
+    }
+}
+
+impl<K: Eq> Eq for Hashed<K> {}
+
+impl<K> Hash for Hashed<K> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// Passes the precomputed hash of [`Hashed`] through.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; stay correct for anything else.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Shard<K> = HashMap<Hashed<K>, Nanos, BuildHasherDefault<PassThrough>>;
+
 /// Shards of the keyed state: a power of two.
 const SHARDS: usize = 64;
 
@@ -177,7 +221,7 @@ const SHARDS: usize = 64;
 /// (at most the tokens it had yet to regain). Size the capacity for the
 /// number of keys active within one `window`.
 pub(crate) struct BoundedState<K> {
-    shards: Box<[Mutex<HashMap<K, Nanos, RandomState>>]>,
+    shards: Box<[Mutex<Shard<K>>]>,
     hasher: RandomState,
     shard_capacity: usize,
     clock: GovernorClock,
@@ -199,7 +243,7 @@ impl<K> BoundedState<K> {
     pub(crate) fn new(capacity: usize, clock: GovernorClock) -> Self {
         let hasher = RandomState::new();
         let shards = (0..SHARDS)
-            .map(|_| Mutex::new(HashMap::with_hasher(hasher.clone())))
+            .map(|_| Mutex::new(HashMap::default()))
             .collect();
         Self {
             shards,
@@ -236,11 +280,18 @@ impl<K: Hash + Eq + Clone> StateStore for BoundedState<K> {
     where
         F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
     {
-        let index = (self.hasher.hash_one(key) as usize) & (SHARDS - 1);
-        let mut shard = self.shards[index]
+        // One keyed hash per request: it picks the shard and is the map's hash.
+        // Bits 32..38 pick the shard: the map uses the low bits for buckets
+        // and the top seven for tags.
+        let hash = self.hasher.hash_one(key);
+        let mut shard = self.shards[((hash >> 32) as usize) & (SHARDS - 1)]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(tat) = shard.get_mut(key) {
+        let key = Hashed {
+            hash,
+            key: key.clone(),
+        };
+        if let Some(tat) = shard.get_mut(&key) {
             let (result, next) = f(Some(*tat))?;
             *tat = next;
             return Ok(result);
@@ -249,7 +300,7 @@ impl<K: Hash + Eq + Clone> StateStore for BoundedState<K> {
         if shard.len() >= self.shard_capacity {
             evict(&mut shard, self.now(), self.shard_capacity);
         }
-        shard.insert(key.clone(), next);
+        shard.insert(key, next);
         Ok(result)
     }
 }
@@ -271,7 +322,7 @@ impl<K: Hash + Eq + Clone> StateStore for SharedState<K> {
 
 /// Frees room in a full shard: forget full buckets (exact), then, if none
 /// were full, the eighth closest to full.
-fn evict<K: Hash + Eq>(shard: &mut HashMap<K, Nanos, RandomState>, now: Nanos, capacity: usize) {
+fn evict<K: Eq>(shard: &mut Shard<K>, now: Nanos, capacity: usize) {
     shard.retain(|_, tat| *tat > now);
     if shard.len() < capacity {
         return;
