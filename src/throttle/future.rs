@@ -89,7 +89,7 @@ pin_project! {
         S: Service<Request<ReqBody>>,
     {
         Waiting { check: Pending<ReqBody>, service: Option<S> },
-        Inner { #[pin] future: S::Future, budget: Option<Budget> },
+        Inner { #[pin] future: S::Future, budget: Option<Box<Budget>> },
         Ready { response: Option<Response<GatewayBody<B>>> },
     }
 }
@@ -100,7 +100,11 @@ where
 {
     pub(crate) fn inner(future: S::Future, budget: Option<Budget>) -> Self {
         Self {
-            kind: Kind::Inner { future, budget },
+            kind: Kind::Inner {
+                future,
+                // Boxed: keeps the future small on the path without headers.
+                budget: budget.map(Box::new),
+            },
         }
     }
 
@@ -149,10 +153,10 @@ where
                                 return Poll::Pending;
                             };
                             let future = service.call(request);
-                            self.as_mut()
-                                .project()
-                                .kind
-                                .set(Kind::Inner { future, budget });
+                            self.as_mut().project().kind.set(Kind::Inner {
+                                future,
+                                budget: budget.map(Box::new),
+                            });
                         }
                         Verdict::Reject {
                             responses,

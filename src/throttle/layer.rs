@@ -276,6 +276,7 @@ impl TokenBucketThrottleLayerBuilder {
             }
             Some(builder.build()?)
         };
+        let global = self.key.is_none() && self.key_source == KeySource::Stage;
         let key: Box<dyn ExtractKey> = match (self.key, self.key_source) {
             (Some(key), _) => key,
             (None, KeySource::Stage) => Box::new(Stage),
@@ -292,6 +293,7 @@ impl TokenBucketThrottleLayerBuilder {
                 table,
                 key,
                 needs_route,
+                global,
                 headers: self.headers,
                 responses: self.responses,
                 failure: self.failure,

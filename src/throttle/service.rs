@@ -151,6 +151,8 @@ pub(crate) struct Shared {
     pub(crate) table: Option<RouteTable<()>>,
     pub(crate) key: Box<dyn ExtractKey>,
     pub(crate) needs_route: bool,
+    /// The key is the stage's one bucket: no extractor to call.
+    pub(crate) global: bool,
     pub(crate) headers: bool,
     pub(crate) responses: GatewayResponses,
     pub(crate) failure: FailurePolicy,
@@ -310,10 +312,14 @@ where
             None
         };
         let limiter = shared.limiter(route.as_ref());
-        let key = shared
-            .key
-            .extract(&RequestInfo::new(&request, route.as_ref()))
-            .unwrap_or(BucketKey::Global);
+        let key = if shared.global {
+            BucketKey::Global
+        } else {
+            shared
+                .key
+                .extract(&RequestInfo::new(&request, route.as_ref()))
+                .unwrap_or(BucketKey::Global)
+        };
         match limiter.check(&key).into_ready() {
             Ok(result) => match shared.decide(limiter.as_ref(), result) {
                 Ok(budget) => ResponseFuture::inner(self.inner.call(request), budget),
