@@ -59,6 +59,8 @@
 //! |---|---|---|---|
 //! | route matching | [`route`] | always | 403 `MISSING_AUTHENTICATION_TOKEN` or 404 `RESOURCE_NOT_FOUND` for unknown routes |
 //! | request validation | [`validate`] | `validate` | 400 `BAD_REQUEST_PARAMETERS` / `BAD_REQUEST_BODY`, 413 `REQUEST_TOO_LARGE`, 415 `UNSUPPORTED_MEDIA_TYPE` |
+//! | token-bucket throttling | [`throttle`] | `throttle` | 429 `THROTTLED` with `Retry-After` and `RateLimit` headers |
+//! | API keys, usage plans, quotas | [`usage_plan`] | `usage-plan` | 403 `INVALID_API_KEY`, 429 `THROTTLED`, 429 `QUOTA_EXCEEDED` |
 //! | RFC 9457 errors | [`problem`] | always | — |
 //! | access logs (`$context` variables) | `access_log` | `access-log` | — |
 //! | API Gateway metrics | `metrics` | `metrics` | — |
@@ -111,6 +113,15 @@ pub mod metrics;
 pub mod observe;
 pub mod problem;
 pub mod route;
+#[cfg(feature = "throttle")]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "throttle", feature = "usage-plan"))))]
+pub mod store;
+#[cfg(feature = "throttle")]
+#[cfg_attr(docsrs, doc(cfg(feature = "throttle")))]
+pub mod throttle;
+#[cfg(feature = "usage-plan")]
+#[cfg_attr(docsrs, doc(cfg(feature = "usage-plan")))]
+pub mod usage_plan;
 #[cfg(feature = "validate")]
 #[cfg_attr(docsrs, doc(cfg(feature = "validate")))]
 pub mod validate;

@@ -44,6 +44,27 @@ fn layers_fit_router_layer_and_route_layer() {
             .route("/", get(|| async {}))
             .route_layer(validator());
     }
+    #[cfg(feature = "usage-plan")]
+    {
+        let throttle = || {
+            apigw::throttle::TokenBucketThrottleLayer::builder()
+                .build()
+                .unwrap()
+        };
+        let _: Router = Router::new().route("/", get(|| async {})).layer(throttle());
+        let _: Router = Router::new()
+            .route("/", get(|| async {}))
+            .route_layer(throttle());
+        let plans = || {
+            apigw::usage_plan::UsagePlanLayer::builder()
+                .build()
+                .unwrap()
+        };
+        let _: Router = Router::new().route("/", get(|| async {})).layer(plans());
+        let _: Router = Router::new()
+            .route("/", get(|| async {}))
+            .route_layer(plans());
+    }
 }
 
 #[test]
@@ -77,5 +98,19 @@ fn public_types_are_send_sync_and_layers_clone() {
         assert_send_sync_static::<ValidationRejection>();
         assert_send_sync_static::<RequestValidatorConfig>();
         assert_send_sync_static::<ValidationCounters>();
+    }
+    #[cfg(feature = "usage-plan")]
+    {
+        assert_send_sync_static::<apigw::throttle::TokenBucketThrottleLayer>();
+        assert_clone::<apigw::throttle::TokenBucketThrottleLayer>();
+        assert_send_sync_static::<apigw::usage_plan::UsagePlanLayer>();
+        assert_clone::<apigw::usage_plan::UsagePlanLayer>();
+        assert_send_sync_static::<apigw::store::MemoryRateLimitStore>();
+        assert_send_sync_static::<apigw::store::MemoryQuotaStore>();
+        assert_send_sync_static::<apigw::store::MemoryKeyStore>();
+        assert_send_sync_static::<apigw::store::ApiKey>();
+        assert_send_sync_static::<apigw::throttle::ThrottleRejection>();
+        assert_send_sync_static::<apigw::usage_plan::UsagePlanRejection>();
+        assert_send_sync_static::<apigw::usage_plan::UsageReport>();
     }
 }

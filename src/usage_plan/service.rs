@@ -1,0 +1,322 @@
+//! The usage-plan service.
+
+use std::fmt;
+use std::mem;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::header::RETRY_AFTER;
+use http::{HeaderValue, Request, Response, StatusCode};
+use tower_service::Service;
+
+use super::ApiKeySource;
+use super::layer::Shared;
+use super::{UsagePlanRejection, UsagePlanRejectionKind};
+use crate::body::GatewayBody;
+use crate::identity::{AuthorizerContext, RequestId};
+use crate::problem::{GatewayResponseType, Rejection};
+use crate::route::RouteMatch;
+use crate::store::{
+    BucketKey, Decision, FailurePolicy, MeterOutcome, MeterRequest, QuotaCheck, StoreError,
+};
+use crate::throttle::bucket::ceil_secs;
+use crate::throttle::{
+    Budget, FieldList, Limit, RATE_LIMIT, RATE_LIMIT_POLICY, ResponseFuture, Verdict, route_of,
+    throttled,
+};
+
+/// The service of [`UsagePlanLayer`](super::UsagePlanLayer): finds the API
+/// key, meters it against its plan, and passes the request on with an
+/// [`ApiKeyIdentity`](crate::identity::ApiKeyIdentity), or rejects it.
+pub struct UsagePlan<S> {
+    pub(crate) inner: S,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl<S: Clone> Clone for UsagePlan<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for UsagePlan<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UsagePlan")
+            .field("inner", &self.inner)
+            .field("shared", &self.shared)
+            .finish()
+    }
+}
+
+/// What the decision needs besides the store's answer.
+struct Metered {
+    throttle: Option<Limit>,
+    quota: Option<QuotaCheck>,
+    now: Duration,
+}
+
+type Settled = Result<Option<Budget>, Box<(Rejection, UsagePlanRejection)>>;
+
+fn invalid_key(kind: UsagePlanRejectionKind) -> (Rejection, UsagePlanRejection) {
+    let rejection =
+        Rejection::new(GatewayResponseType::InvalidApiKey).with_problem_type(kind.problem_type());
+    (
+        rejection,
+        UsagePlanRejection {
+            kind,
+            retry_after: None,
+        },
+    )
+}
+
+fn seconds_to(end: crate::usage_plan::Day, now: Duration) -> Duration {
+    end.start_unix().saturating_sub(now)
+}
+
+impl Metered {
+    /// Adds the quota's items to the two header lists; `false` without a quota.
+    fn quota_items(
+        &self,
+        used: u64,
+        limit: u64,
+        policies: &mut FieldList,
+        states: &mut FieldList,
+    ) -> bool {
+        let Some(quota) = self.quota else {
+            return false;
+        };
+        let window = quota
+            .period_end
+            .start_unix()
+            .saturating_sub(quota.period_start.start_unix());
+        policies.policy("quota", limit, window);
+        states.state(
+            "quota",
+            limit.saturating_sub(used),
+            seconds_to(quota.period_end, self.now),
+        );
+        true
+    }
+}
+
+impl Shared {
+    fn settle(&self, outcome: Result<MeterOutcome, StoreError>, metered: &Metered) -> Settled {
+        match outcome {
+            Ok(MeterOutcome::Admitted { throttle, quota }) => {
+                let mut policies = FieldList::new();
+                let mut states = FieldList::new();
+                if self.throttle_headers
+                    && let (Some(limit), Some(Decision::Admitted { remaining, reset })) =
+                        (metered.throttle, throttle)
+                {
+                    policies.policy("throttle", u64::from(limit.burst()), limit.window());
+                    states.state("throttle", u64::from(remaining), reset);
+                }
+                if self.quota_headers
+                    && let Some((used, limit)) = quota
+                {
+                    metered.quota_items(used, limit, &mut policies, &mut states);
+                }
+                if policies.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(Budget {
+                    policy: policies.value(),
+                    state: states.value(),
+                }))
+            }
+            Ok(MeterOutcome::Throttled(decision)) => {
+                let retry_after = match decision {
+                    Decision::Rejected { retry_after } => retry_after,
+                    Decision::Admitted { .. } => Some(Duration::ZERO),
+                };
+                let limit = metered.throttle.unwrap_or(Limit::BLOCKED);
+                let (rejection, _) = throttled("throttle", limit, retry_after);
+                let kind = UsagePlanRejectionKind::Throttled;
+                let rejection = rejection.with_problem_type(kind.problem_type());
+                Err(Box::new((
+                    rejection,
+                    UsagePlanRejection {
+                        kind,
+                        retry_after: retry_after.map(ceil_secs),
+                    },
+                )))
+            }
+            Ok(MeterOutcome::QuotaExceeded { used, limit }) => {
+                let kind = UsagePlanRejectionKind::QuotaExceeded;
+                let mut rejection = Rejection::new(GatewayResponseType::QuotaExceeded)
+                    .with_problem_type(kind.problem_type());
+                let mut retry = None;
+                if let Some(quota) = metered.quota {
+                    let wait = seconds_to(quota.period_end, metered.now);
+                    let secs = ceil_secs(wait);
+                    retry = Some(secs);
+                    rejection = rejection
+                        .with_header(RETRY_AFTER, HeaderValue::from(secs))
+                        .with_extension("retryAfter", secs);
+                }
+                let (mut policy, mut state) = (FieldList::new(), FieldList::new());
+                if metered.quota_items(used, limit, &mut policy, &mut state) {
+                    rejection = rejection
+                        .with_header(RATE_LIMIT_POLICY, policy.value())
+                        .with_header(RATE_LIMIT, state.value());
+                }
+                Err(Box::new((
+                    rejection,
+                    UsagePlanRejection {
+                        kind,
+                        retry_after: retry,
+                    },
+                )))
+            }
+            Err(error) => match self.failure {
+                FailurePolicy::Open => {
+                    tracing::warn!(%error, "Usage Plan check failed due to an internal error; admitting (fail open)");
+                    Ok(None)
+                }
+                FailurePolicy::Closed => {
+                    tracing::error!(%error, "Usage Plan check failed due to an internal error; rejecting (fail closed)");
+                    let kind = UsagePlanRejectionKind::StoreUnavailable;
+                    let rejection = Rejection::new(GatewayResponseType::Default5xx)
+                        .with_status(StatusCode::SERVICE_UNAVAILABLE)
+                        .with_problem_type(kind.problem_type());
+                    Err(Box::new((
+                        rejection,
+                        UsagePlanRejection {
+                            kind,
+                            retry_after: None,
+                        },
+                    )))
+                }
+            },
+        }
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for UsagePlan<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    ReqBody: Send + 'static,
+{
+    type Response = Response<GatewayBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let shared = &self.shared;
+        let route = if shared.needs_route {
+            route_of(&request, shared.table.as_ref())
+        } else {
+            None
+        };
+        let required = route
+            .as_ref()
+            .and_then(|r| shared.routes.iter().find(|(key, _)| key == r))
+            .map_or(shared.required, |(_, required)| *required);
+        if !required {
+            return ResponseFuture::inner(self.inner.call(request), None);
+        }
+        let found = {
+            let value = match shared.source {
+                ApiKeySource::Header => request
+                    .headers()
+                    .get(&shared.header)
+                    .and_then(|v| v.to_str().ok()),
+                ApiKeySource::Authorizer => request
+                    .extensions()
+                    .get::<AuthorizerContext>()
+                    .and_then(AuthorizerContext::usage_identifier_key),
+            };
+            match value.filter(|v| !v.is_empty()) {
+                None => Err(UsagePlanRejectionKind::MissingKey),
+                Some(value) => match shared.keys.find(value) {
+                    None => Err(UsagePlanRejectionKind::UnknownKey),
+                    Some(key) if !key.is_enabled() => Err(UsagePlanRejectionKind::DisabledKey),
+                    Some(key) => {
+                        let stage = request
+                            .extensions()
+                            .get::<RouteMatch>()
+                            .map_or(&*shared.stage, RouteMatch::stage);
+                        key.plans()
+                            .filter_map(|id| shared.plans.get(id))
+                            .find(|plan| plan.serves(stage))
+                            .map(|plan| (key.clone(), plan))
+                            .ok_or(UsagePlanRejectionKind::NoPlanForStage)
+                    }
+                },
+            }
+        };
+        let (key, plan) = match found {
+            Ok(found) => found,
+            Err(kind) => {
+                let (rejection, typed) = invalid_key(kind);
+                let mut response = shared.responses.reject(&rejection, &request);
+                response.extensions_mut().insert(typed);
+                return ResponseFuture::ready(response);
+            }
+        };
+        let limiter = plan.limiter(route.as_ref());
+        let (quota, now) = if plan.quota.is_some() {
+            let (day, now) = shared.today();
+            (shared.quota_check(plan, day), now)
+        } else {
+            (None, Duration::ZERO)
+        };
+        let bucket = BucketKey::Text(key.shared_id());
+        let metered = Metered {
+            throttle: limiter.map(|l| l.spec().limit()),
+            quota,
+            now,
+        };
+        let meter = MeterRequest {
+            key_id: key.id(),
+            throttle: limiter.map(|l| (l.as_ref(), &bucket)),
+            quota,
+        };
+        let identity = key.identity(&plan.id);
+        match shared.quotas.meter(&meter).into_ready() {
+            Ok(outcome) => match shared.settle(outcome, &metered) {
+                Ok(budget) => {
+                    crate::observe::insert(request.extensions_mut(), identity);
+                    ResponseFuture::inner(self.inner.call(request), budget)
+                }
+                Err(rejected) => {
+                    let (rejection, typed) = *rejected;
+                    let mut response = shared.responses.reject(&rejection, &request);
+                    response.extensions_mut().insert(typed);
+                    ResponseFuture::ready(response)
+                }
+            },
+            Err(pending) => {
+                let clone = self.inner.clone();
+                let service = mem::replace(&mut self.inner, clone);
+                let shared = Arc::clone(&self.shared);
+                let check = Box::pin(async move {
+                    let outcome = pending.await;
+                    match shared.settle(outcome, &metered) {
+                        Ok(budget) => {
+                            crate::observe::insert(request.extensions_mut(), identity);
+                            Verdict::Admit { request, budget }
+                        }
+                        Err(rejected) => Verdict::Reject {
+                            responses: shared.responses.clone(),
+                            typed: rejected.1.into(),
+                            rejection: Box::new(rejected.0),
+                            request_id: RequestId::find(request.extensions(), request.headers())
+                                .unwrap_or_default(),
+                        },
+                    }
+                });
+                ResponseFuture::waiting(check, service)
+            }
+        }
+    }
+}
