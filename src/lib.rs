@@ -94,6 +94,9 @@
 pub mod body;
 pub mod clock;
 mod error;
+#[cfg(feature = "events")]
+#[cfg_attr(docsrs, doc(cfg(feature = "events")))]
+pub mod events;
 pub mod future;
 pub mod identity;
 #[cfg(feature = "integration")]

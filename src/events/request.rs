@@ -1,0 +1,608 @@
+//! `http::Request` → event, for payload formats 1.0 and 2.0.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use http::header::{CONTENT_TYPE, COOKIE, HOST, USER_AGENT};
+use http::request::Parts;
+use http::{HeaderMap, Version};
+use percent_encoding::percent_decode;
+use serde_json::{Map, Value};
+
+use super::common::{MultiValueMap, StringMap, stringify_value};
+use super::time::{common_log_format, epoch_millis};
+use super::{v1, v2};
+use crate::ConfigError;
+use crate::identity::{ApiKeyIdentity, AuthorizerContext, JwtClaims, RequestId};
+use crate::route::{DEFAULT_STAGE, RouteMatch};
+
+/// What an event says about the API itself, beyond the request: account,
+/// API id, stage variables, the stage when no route match names one, and
+/// (format 1.0) the binary media types.
+///
+/// ```
+/// use apigw::events::EventOptions;
+///
+/// let options = EventOptions::new()
+///     .api_id("orders-api")
+///     .stage_variable("backend", "blue")
+///     .binary_media_type("image/*")?;
+/// assert_eq!(options.stage_variables().unwrap()["backend"], "blue");
+/// # Ok::<(), apigw::ConfigError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventOptions {
+    account_id: String,
+    api_id: String,
+    stage: String,
+    stage_variables: Option<StringMap>,
+    binary_media_types: Vec<MediaRange>,
+}
+
+impl Default for EventOptions {
+    fn default() -> Self {
+        Self {
+            account_id: "000000000000".to_owned(),
+            api_id: "apigw".to_owned(),
+            stage: DEFAULT_STAGE.to_owned(),
+            stage_variables: None,
+            binary_media_types: Vec::new(),
+        }
+    }
+}
+
+impl EventOptions {
+    /// Defaults: account `000000000000`, API id `apigw`, stage `$default`, no
+    /// stage variables, no binary media types.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `requestContext.accountId`. Default: `000000000000`.
+    #[must_use]
+    pub fn account_id(mut self, account_id: impl Into<String>) -> Self {
+        self.account_id = account_id.into();
+        self
+    }
+
+    /// `requestContext.apiId`. Default: `apigw`.
+    #[must_use]
+    pub fn api_id(mut self, api_id: impl Into<String>) -> Self {
+        self.api_id = api_id.into();
+        self
+    }
+
+    /// The stage, used when the request's [`RouteMatch`] has none (or has
+    /// `$default`). Default: `$default`.
+    #[must_use]
+    pub fn stage(mut self, stage: impl Into<String>) -> Self {
+        self.stage = stage.into();
+        self
+    }
+
+    /// Adds a stage variable (`stageVariables`). Default: none (`null`).
+    #[must_use]
+    pub fn stage_variable(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.stage_variables
+            .get_or_insert_with(StringMap::new)
+            .insert(name.into(), value.into());
+        self
+    }
+
+    /// Adds a binary media type (`image/png`, `image/*`, `*/*`) for format
+    /// 1.0: request bodies of these types are base64-encoded, and base64
+    /// answers are decoded when the client's first `Accept` type or the
+    /// answer's `Content-Type` matches. Default: none.
+    pub fn binary_media_type(mut self, media_type: &str) -> Result<Self, ConfigError> {
+        self.binary_media_types.push(MediaRange::parse(media_type)?);
+        Ok(self)
+    }
+
+    /// The stage variables.
+    #[must_use]
+    pub fn stage_variables(&self) -> Option<&StringMap> {
+        self.stage_variables.as_ref()
+    }
+
+    /// Whether `content_type` is a configured binary media type.
+    #[must_use]
+    pub fn is_binary(&self, content_type: &str) -> bool {
+        let essence = essence(content_type);
+        self.binary_media_types.iter().any(|r| r.matches(&essence))
+    }
+
+    pub(crate) fn has_binary_media_types(&self) -> bool {
+        !self.binary_media_types.is_empty()
+    }
+}
+
+/// `type/subtype`, `type/*` or `*/*`, lowercased.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct MediaRange(String);
+
+impl MediaRange {
+    fn parse(media_type: &str) -> Result<Self, ConfigError> {
+        let essence = essence(media_type);
+        match essence.split_once('/') {
+            Some((ty, sub))
+                if !ty.is_empty()
+                    && !sub.is_empty()
+                    && (ty != "*" || sub == "*")
+                    && !essence.contains(char::is_whitespace) =>
+            {
+                Ok(Self(essence))
+            }
+            _ => Err(ConfigError::new(format!(
+                "binary media type `{media_type}` is not `type/subtype`, `type/*` or `*/*`"
+            ))),
+        }
+    }
+
+    fn matches(&self, essence: &str) -> bool {
+        match self.0.strip_suffix("/*") {
+            Some("*") => true,
+            Some(ty) => essence
+                .split_once('/')
+                .is_some_and(|(t, _)| t.eq_ignore_ascii_case(ty)),
+            None => self.0 == essence,
+        }
+    }
+}
+
+/// A media type without parameters, lowercased.
+fn essence(media_type: &str) -> String {
+    media_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// What both formats read from the request besides headers and query.
+struct Common {
+    route: Option<RouteMatch>,
+    stage: String,
+    request_id: String,
+    source_ip: Option<String>,
+    domain_name: String,
+    domain_prefix: String,
+    user_agent: Option<String>,
+    protocol: &'static str,
+    time: String,
+    time_epoch: i64,
+}
+
+impl Common {
+    fn read(parts: &Parts, options: &EventOptions, now: Duration) -> Self {
+        let route = RouteMatch::from_request_parts(parts);
+        let stage = route
+            .as_ref()
+            .map(RouteMatch::stage)
+            .filter(|s| *s != DEFAULT_STAGE)
+            .unwrap_or(&options.stage)
+            .to_owned();
+        let request_id = RequestId::find(&parts.extensions, &parts.headers)
+            .unwrap_or_default()
+            .as_str()
+            .to_owned();
+        let domain_name = parts
+            .headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| parts.uri.authority().map(http::uri::Authority::as_str))
+            .map_or_else(|| "localhost".to_owned(), |h| strip_port(h).to_owned());
+        let domain_prefix = domain_name.split('.').next().unwrap_or_default().to_owned();
+        Self {
+            route,
+            stage,
+            request_id,
+            source_ip: source_ip(parts).map(|ip| ip.to_string()),
+            domain_name,
+            domain_prefix,
+            user_agent: header_str(&parts.headers, &USER_AGENT).map(str::to_owned),
+            protocol: protocol(parts.version),
+            time: common_log_format(now),
+            time_epoch: epoch_millis(now),
+        }
+    }
+
+    fn named_stage(&self) -> Option<&str> {
+        (self.stage != DEFAULT_STAGE).then_some(self.stage.as_str())
+    }
+
+    fn path_parameters(&self) -> Option<StringMap> {
+        let params = self.route.as_ref()?.path_parameters();
+        (!params.is_empty()).then(|| params.iter().cloned().collect())
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_once(']').map_or(host, |(h, _)| &h[1..]);
+    }
+    host.rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(h, _)| h)
+}
+
+fn source_ip(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<SocketAddr>()
+        .map(SocketAddr::ip)
+        .or_else(|| parts.extensions.get::<IpAddr>().copied())
+}
+
+fn protocol(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A header value as text (Latin-1 bytes kept as their code points).
+fn value_text(value: &http::HeaderValue) -> String {
+    match value.to_str() {
+        Ok(s) => s.to_owned(),
+        Err(_) => value.as_bytes().iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+/// Decoded `key=value` pairs of a raw query string: `+` is a space, then
+/// percent-decoding (invalid UTF-8 replaced). Empty pieces are skipped.
+pub(crate) fn query_pairs(raw: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    raw.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode_component(key), decode_component(value))
+    })
+}
+
+fn decode_component(s: &str) -> String {
+    if !s.bytes().any(|b| b == b'+' || b == b'%') {
+        return s.to_owned();
+    }
+    let spaced: Vec<u8> = s
+        .bytes()
+        .map(|b| if b == b'+' { b' ' } else { b })
+        .collect();
+    String::from_utf8_lossy(&percent_decode(&spaced).collect::<Vec<u8>>()).into_owned()
+}
+
+/// The body as an event carries it: `None` when empty, else text, or base64
+/// when `binary` says so or the bytes are not UTF-8.
+fn encode_body(body: &[u8], binary: bool) -> (Option<String>, bool) {
+    if body.is_empty() {
+        return (None, false);
+    }
+    if !binary && let Ok(text) = std::str::from_utf8(body) {
+        return (Some(text.to_owned()), false);
+    }
+    (Some(BASE64.encode(body)), true)
+}
+
+/// Whether a 2.0 body of this content type is sent as text: only `text/*`,
+/// `application/json`, `application/xml` and `application/javascript`.
+fn is_v2_text(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| {
+        let essence = essence(ct);
+        essence.starts_with("text/")
+            || matches!(
+                essence.as_str(),
+                "application/json" | "application/xml" | "application/javascript"
+            )
+    })
+}
+
+fn v1_authorizer(parts: &Parts) -> Option<Map<String, Value>> {
+    let claims = parts.extensions.get::<JwtClaims>();
+    let context = parts.extensions.get::<AuthorizerContext>();
+    if claims.is_none() && context.is_none() {
+        return None;
+    }
+    let mut authorizer = Map::new();
+    if let Some(context) = context {
+        if let Some(principal) = context.principal_id() {
+            authorizer.insert("principalId".into(), Value::String(principal.to_owned()));
+        }
+        for (key, value) in context.context() {
+            authorizer.insert(key.clone(), Value::String(stringify_value(value)));
+        }
+    }
+    if let Some(claims) = claims {
+        authorizer.insert("claims".into(), Value::Object(stringified(claims.claims())));
+    }
+    Some(authorizer)
+}
+
+fn stringified(claims: &Map<String, Value>) -> Map<String, Value> {
+    claims
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(stringify_value(v))))
+        .collect()
+}
+
+fn v2_authorizer(parts: &Parts) -> Option<v2::Authorizer> {
+    let claims = parts.extensions.get::<JwtClaims>();
+    let context = parts.extensions.get::<AuthorizerContext>();
+    if claims.is_none() && context.is_none() {
+        return None;
+    }
+    let mut authorizer = v2::Authorizer::default();
+    if let Some(claims) = claims {
+        let mut jwt = v2::Jwt::default();
+        jwt.claims = stringified(claims.claims());
+        jwt.scopes = (!claims.scopes().is_empty()).then(|| claims.scopes().to_vec());
+        authorizer.jwt = Some(jwt);
+    }
+    if let Some(context) = context {
+        authorizer.lambda = Some(context.context().clone());
+    }
+    Some(authorizer)
+}
+
+impl v1::Request {
+    /// The format 1.0 event API Gateway would send for this request.
+    ///
+    /// Reads the request's [`RouteMatch`] (or axum's `MatchedPath`),
+    /// [`RequestId`], [`JwtClaims`], [`AuthorizerContext`] and
+    /// [`ApiKeyIdentity`] extensions, and the client address from a
+    /// `SocketAddr` or `IpAddr` extension (insert the peer address when
+    /// accepting the connection; never trust `X-Forwarded-For` for it).
+    /// `now` is the wall-clock time ([`Clock::unix_time`]).
+    ///
+    /// Header names arrive lowercased from `http` (REST APIs keep the
+    /// client's casing; HTTP APIs with format 1.0 lowercase too).
+    ///
+    /// [`Clock::unix_time`]: crate::clock::Clock::unix_time
+    #[must_use]
+    pub fn from_http(parts: &Parts, body: &[u8], options: &EventOptions, now: Duration) -> Self {
+        let common = Common::read(parts, options, now);
+
+        let mut headers = StringMap::new();
+        let mut multi_value_headers = MultiValueMap::new();
+        for (name, value) in &parts.headers {
+            let value = value_text(value);
+            multi_value_headers
+                .entry(name.as_str().to_owned())
+                .or_default()
+                .push(value.clone());
+            headers.insert(name.as_str().to_owned(), value);
+        }
+
+        let mut query = StringMap::new();
+        let mut multi_query = MultiValueMap::new();
+        for (key, value) in query_pairs(parts.uri.query().unwrap_or_default()) {
+            multi_query
+                .entry(key.clone())
+                .or_default()
+                .push(value.clone());
+            query.insert(key, value);
+        }
+
+        let path = parts.uri.path().to_owned();
+        let resource = common.route.as_ref().map_or_else(
+            || "$default".to_owned(),
+            |r| r.resource().unwrap_or("$default").to_owned(),
+        );
+        let content_type = header_str(&parts.headers, &CONTENT_TYPE);
+        let binary = content_type.is_some_and(|ct| options.is_binary(ct));
+        let (body, is_base64_encoded) = encode_body(body, binary);
+
+        let api_key = parts.extensions.get::<ApiKeyIdentity>();
+        let mut identity = v1::Identity::default();
+        identity.api_key = api_key.map(|k| k.api_key().to_owned());
+        identity.api_key_id = api_key.map(|k| k.key_id().to_owned());
+        identity.source_ip.clone_from(&common.source_ip);
+        identity.user_agent.clone_from(&common.user_agent);
+
+        let mut context = v1::RequestContext::default();
+        context.account_id = Some(options.account_id.clone());
+        context.api_id = Some(options.api_id.clone());
+        context.authorizer = v1_authorizer(parts);
+        context.domain_name = Some(common.domain_name.clone());
+        context.domain_prefix = Some(common.domain_prefix.clone());
+        context.extended_request_id = Some(common.request_id.clone());
+        context.http_method = parts.method.as_str().to_owned();
+        context.identity = identity;
+        context.path = Some(match common.named_stage() {
+            Some(stage) => format!("/{stage}{path}"),
+            None => path.clone(),
+        });
+        context.protocol = Some(common.protocol.to_owned());
+        context.request_id = Some(common.request_id.clone());
+        context.request_time = Some(common.time.clone());
+        context.request_time_epoch = common.time_epoch;
+        context.resource_path = Some(resource.clone());
+        context.stage = Some(common.stage.clone());
+
+        let mut event = Self::default();
+        event.resource = resource;
+        event.path = path;
+        event.http_method = parts.method.as_str().to_owned();
+        event.headers = (!headers.is_empty()).then_some(headers);
+        event.multi_value_headers =
+            (!multi_value_headers.is_empty()).then_some(multi_value_headers);
+        event.query_string_parameters = (!query.is_empty()).then_some(query);
+        event.multi_value_query_string_parameters =
+            (!multi_query.is_empty()).then_some(multi_query);
+        event.path_parameters = common.path_parameters();
+        event.stage_variables.clone_from(&options.stage_variables);
+        event.request_context = context;
+        event.body = body;
+        event.is_base64_encoded = is_base64_encoded;
+        event
+    }
+}
+
+impl v2::Request {
+    /// The format 2.0 event API Gateway would send for this request.
+    ///
+    /// Reads the same extensions as [`v1::Request::from_http`]. `now` is the
+    /// wall-clock time.
+    #[must_use]
+    pub fn from_http(parts: &Parts, body: &[u8], options: &EventOptions, now: Duration) -> Self {
+        let common = Common::read(parts, options, now);
+
+        let mut headers = StringMap::new();
+        let mut cookies: Option<Vec<String>> = None;
+        for (name, value) in &parts.headers {
+            let value = value_text(value);
+            if name == COOKIE {
+                let list = cookies.get_or_insert_with(Vec::new);
+                list.extend(
+                    value
+                        .split(';')
+                        .map(str::trim)
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_owned),
+                );
+                continue;
+            }
+            headers
+                .entry(name.as_str().to_owned())
+                .and_modify(|joined: &mut String| {
+                    joined.push(',');
+                    joined.push_str(&value);
+                })
+                .or_insert(value);
+        }
+
+        let raw_query = parts.uri.query().unwrap_or_default();
+        let mut query = StringMap::new();
+        for (key, value) in query_pairs(raw_query) {
+            query
+                .entry(key)
+                .and_modify(|joined: &mut String| {
+                    joined.push(',');
+                    joined.push_str(&value);
+                })
+                .or_insert(value);
+        }
+
+        let raw_path = match common.named_stage() {
+            Some(stage) => format!("/{stage}{}", parts.uri.path()),
+            None => parts.uri.path().to_owned(),
+        };
+        let route_key = common
+            .route
+            .as_ref()
+            .map_or_else(|| DEFAULT_STAGE.to_owned(), |r| r.route_key().to_string());
+        let path_parameters = common.path_parameters();
+        let text = is_v2_text(header_str(&parts.headers, &CONTENT_TYPE));
+        let (body, is_base64_encoded) = encode_body(body, !text);
+
+        let mut http = v2::Http::default();
+        http.method = parts.method.as_str().to_owned();
+        http.path.clone_from(&raw_path);
+        http.protocol = common.protocol.to_owned();
+        http.source_ip = common.source_ip.clone().unwrap_or_default();
+        http.user_agent = common.user_agent.clone().unwrap_or_default();
+
+        let mut context = v2::RequestContext::default();
+        context.account_id.clone_from(&options.account_id);
+        context.api_id.clone_from(&options.api_id);
+        context.authorizer = v2_authorizer(parts);
+        context.domain_name = common.domain_name;
+        context.domain_prefix = common.domain_prefix;
+        context.http = http;
+        context.request_id = common.request_id;
+        context.route_key.clone_from(&route_key);
+        context.stage = common.stage;
+        context.time = common.time;
+        context.time_epoch = common.time_epoch;
+
+        let mut event = Self::default();
+        event.version = "2.0".to_owned();
+        event.route_key = route_key;
+        event.raw_path = raw_path;
+        event.raw_query_string = raw_query.to_owned();
+        event.cookies = cookies;
+        event.headers = headers;
+        event.query_string_parameters = (!query.is_empty()).then_some(query);
+        event.path_parameters = path_parameters;
+        event.stage_variables.clone_from(&options.stage_variables);
+        event.request_context = context;
+        event.body = body;
+        event.is_base64_encoded = is_base64_encoded;
+        event
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_components_decode_plus_and_percent() {
+        let pairs: Vec<_> = query_pairs("a=1+2&b=%2B&c&&d=%E2%9C%93&e=%ZZ").collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("a".into(), "1 2".into()),
+                ("b".into(), "+".into()),
+                ("c".into(), String::new()),
+                ("d".into(), "✓".into()),
+                ("e".into(), "%ZZ".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn media_ranges_match_by_type_and_wildcard() {
+        let options = EventOptions::new()
+            .binary_media_type("image/*")
+            .unwrap()
+            .binary_media_type("application/octet-stream")
+            .unwrap();
+        assert!(options.is_binary("image/png"));
+        assert!(options.is_binary("Application/Octet-Stream; charset=x"));
+        assert!(!options.is_binary("text/plain"));
+        assert!(
+            EventOptions::new()
+                .binary_media_type("*/*")
+                .unwrap()
+                .is_binary("a/b")
+        );
+        assert!(EventOptions::new().binary_media_type("nonsense").is_err());
+        assert!(EventOptions::new().binary_media_type("*/png").is_err());
+    }
+
+    #[test]
+    fn v2_text_types_are_the_measured_four() {
+        for ct in [
+            "text/plain",
+            "text/html; charset=utf-8",
+            "application/json",
+            "application/xml",
+            "application/javascript",
+        ] {
+            assert!(is_v2_text(Some(ct)), "{ct}");
+        }
+        for ct in [
+            "application/x-www-form-urlencoded",
+            "image/png",
+            "application/vnd.api+json",
+        ] {
+            assert!(!is_v2_text(Some(ct)), "{ct}");
+        }
+        assert!(!is_v2_text(None));
+    }
+
+    #[test]
+    fn hosts_lose_their_port() {
+        assert_eq!(strip_port("example.com:8080"), "example.com");
+        assert_eq!(strip_port("example.com"), "example.com");
+        assert_eq!(strip_port("[::1]:80"), "::1");
+    }
+}
