@@ -108,7 +108,7 @@ pub struct RequestContext {
     #[serde(default)]
     pub domain_prefix: Option<String>,
     /// The extended request id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub extended_request_id: Option<String>,
     /// The method.
     #[serde(default)]
@@ -182,7 +182,7 @@ pub struct Identity {
     #[serde(default)]
     pub cognito_identity_pool_id: Option<String>,
     /// The caller's organization (IAM authorization).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub principal_org_id: Option<String>,
     /// The client's IP address (the TCP peer).
     #[serde(default)]
