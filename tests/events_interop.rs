@@ -62,6 +62,9 @@ fn build(case: &Case) -> (http::request::Parts, Vec<u8>) {
         vec![("proxy".into(), "x".into())],
         "$default",
     ));
+    request
+        .extensions_mut()
+        .insert(apigw::identity::RequestId::parse("req-1").unwrap());
     let (parts, ()) = request.into_parts();
     (parts, case.body.clone())
 }
@@ -73,6 +76,12 @@ fn check_v1(case: &Case) {
         .unwrap();
     let event = v1::Request::from_http(&parts, &body, &options, NOW);
     let json = serde_json::to_string(&event).unwrap();
+    let direct = v1::Request::json_from_http(&parts, &body, &options, NOW).unwrap();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&direct).unwrap(),
+        serde_json::from_str::<serde_json::Value>(&json).unwrap(),
+        "json_from_http and from_http agree"
+    );
 
     let peer: aws_lambda_events::apigw::ApiGatewayProxyRequest =
         serde_json::from_str(&json).expect("aws_lambda_events reads our 1.0 event");
@@ -103,6 +112,12 @@ fn check_v2(case: &Case) {
     let (parts, body) = build(case);
     let event = v2::Request::from_http(&parts, &body, &EventOptions::new(), NOW);
     let json = serde_json::to_string(&event).unwrap();
+    let direct = v2::Request::json_from_http(&parts, &body, &EventOptions::new(), NOW).unwrap();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&direct).unwrap(),
+        serde_json::from_str::<serde_json::Value>(&json).unwrap(),
+        "json_from_http and from_http agree"
+    );
 
     let peer: aws_lambda_events::apigw::ApiGatewayV2httpRequest =
         serde_json::from_str(&json).expect("aws_lambda_events reads our 2.0 event");

@@ -1,5 +1,6 @@
 //! `http::Request` → event, for payload formats 1.0 and 2.0.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -252,43 +253,43 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<&'a
 }
 
 /// A header value as text (Latin-1 bytes kept as their code points).
-fn value_text(value: &http::HeaderValue) -> String {
+fn value_text(value: &http::HeaderValue) -> Cow<'_, str> {
     match value.to_str() {
-        Ok(s) => s.to_owned(),
-        Err(_) => value.as_bytes().iter().map(|&b| char::from(b)).collect(),
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(value.as_bytes().iter().map(|&b| char::from(b)).collect()),
     }
 }
 
 /// Decoded `key=value` pairs of a raw query string: `+` is a space, then
 /// percent-decoding (invalid UTF-8 replaced). Empty pieces are skipped.
-pub(crate) fn query_pairs(raw: &str) -> impl Iterator<Item = (String, String)> + '_ {
+pub(crate) fn query_pairs(raw: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> + '_ {
     raw.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         (decode_component(key), decode_component(value))
     })
 }
 
-fn decode_component(s: &str) -> String {
+fn decode_component(s: &str) -> Cow<'_, str> {
     if !s.bytes().any(|b| b == b'+' || b == b'%') {
-        return s.to_owned();
+        return Cow::Borrowed(s);
     }
     let spaced: Vec<u8> = s
         .bytes()
         .map(|b| if b == b'+' { b' ' } else { b })
         .collect();
-    String::from_utf8_lossy(&percent_decode(&spaced).collect::<Vec<u8>>()).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&percent_decode(&spaced).collect::<Vec<u8>>()).into_owned())
 }
 
 /// The body as an event carries it: `None` when empty, else text, or base64
 /// when `binary` says so or the bytes are not UTF-8.
-fn encode_body(body: &[u8], binary: bool) -> (Option<String>, bool) {
+fn encode_body(body: &[u8], binary: bool) -> (Option<Cow<'_, str>>, bool) {
     if body.is_empty() {
         return (None, false);
     }
     if !binary && let Ok(text) = std::str::from_utf8(body) {
-        return (Some(text.to_owned()), false);
+        return (Some(Cow::Borrowed(text)), false);
     }
-    (Some(BASE64.encode(body)), true)
+    (Some(Cow::Owned(BASE64.encode(body))), true)
 }
 
 /// Whether a 2.0 body of this content type is sent as text: only `text/*`,
@@ -351,6 +352,74 @@ fn v2_authorizer(parts: &Parts) -> Option<v2::Authorizer> {
     Some(authorizer)
 }
 
+/// A query string's decoded parameters grouped by key, in first-seen order.
+type GroupedQuery<'a> = Vec<(Cow<'a, str>, Vec<Cow<'a, str>>)>;
+
+fn grouped_query(raw: &str) -> GroupedQuery<'_> {
+    let mut groups: GroupedQuery<'_> = Vec::new();
+    for (key, value) in query_pairs(raw) {
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, values)) => values.push(value),
+            None => groups.push((key, vec![value])),
+        }
+    }
+    groups
+}
+
+/// The route template, or `$default`.
+fn resource_of(common: &Common) -> String {
+    common
+        .route
+        .as_ref()
+        .and_then(RouteMatch::resource)
+        .unwrap_or(DEFAULT_STAGE)
+        .to_owned()
+}
+
+fn v1_context(
+    parts: &Parts,
+    common: Common,
+    options: &EventOptions,
+    resource: &str,
+) -> v1::RequestContext {
+    let api_key = parts.extensions.get::<ApiKeyIdentity>();
+    let mut identity = v1::Identity::default();
+    identity.api_key = api_key.map(|k| k.api_key().to_owned());
+    identity.api_key_id = api_key.map(|k| k.key_id().to_owned());
+    identity.source_ip = common.source_ip.clone();
+    identity.user_agent = common.user_agent.clone();
+
+    let mut context = v1::RequestContext::default();
+    context.account_id = Some(options.account_id.clone());
+    context.api_id = Some(options.api_id.clone());
+    context.authorizer = v1_authorizer(parts);
+    context.extended_request_id = Some(common.request_id.clone());
+    context.http_method = parts.method.as_str().to_owned();
+    context.identity = identity;
+    context.path = Some(match common.named_stage() {
+        Some(stage) => format!("/{stage}{}", parts.uri.path()),
+        None => parts.uri.path().to_owned(),
+    });
+    context.protocol = Some(common.protocol.to_owned());
+    context.request_time_epoch = common.time_epoch;
+    context.resource_path = Some(resource.to_owned());
+    context.domain_name = Some(common.domain_name);
+    context.domain_prefix = Some(common.domain_prefix);
+    context.request_id = Some(common.request_id);
+    context.request_time = Some(common.time);
+    context.stage = Some(common.stage);
+    context
+}
+
+fn v1_body<'a>(
+    parts: &Parts,
+    body: &'a [u8],
+    options: &EventOptions,
+) -> (Option<Cow<'a, str>>, bool) {
+    let binary = header_str(&parts.headers, &CONTENT_TYPE).is_some_and(|ct| options.is_binary(ct));
+    encode_body(body, binary)
+}
+
 impl v1::Request {
     /// The format 1.0 event API Gateway would send for this request.
     ///
@@ -368,67 +437,37 @@ impl v1::Request {
     #[must_use]
     pub fn from_http(parts: &Parts, body: &[u8], options: &EventOptions, now: Duration) -> Self {
         let common = Common::read(parts, options, now);
+        let path_parameters = common.path_parameters();
+        let resource = resource_of(&common);
 
         let mut headers = StringMap::new();
         let mut multi_value_headers = MultiValueMap::new();
-        for (name, value) in &parts.headers {
-            let value = value_text(value);
-            multi_value_headers
-                .entry(name.as_str().to_owned())
-                .or_default()
-                .push(value.clone());
-            headers.insert(name.as_str().to_owned(), value);
+        for name in parts.headers.keys() {
+            let values: Vec<String> = parts
+                .headers
+                .get_all(name)
+                .iter()
+                .map(|v| value_text(v).into_owned())
+                .collect();
+            if let Some(last) = values.last() {
+                headers.insert(name.as_str().to_owned(), last.clone());
+            }
+            multi_value_headers.insert(name.as_str().to_owned(), values);
         }
 
         let mut query = StringMap::new();
         let mut multi_query = MultiValueMap::new();
-        for (key, value) in query_pairs(parts.uri.query().unwrap_or_default()) {
-            multi_query
-                .entry(key.clone())
-                .or_default()
-                .push(value.clone());
-            query.insert(key, value);
+        for (key, values) in grouped_query(parts.uri.query().unwrap_or_default()) {
+            let values: Vec<String> = values.into_iter().map(Cow::into_owned).collect();
+            if let Some(last) = values.last() {
+                query.insert(key.clone().into_owned(), last.clone());
+            }
+            multi_query.insert(key.into_owned(), values);
         }
-
-        let path = parts.uri.path().to_owned();
-        let resource = common.route.as_ref().map_or_else(
-            || "$default".to_owned(),
-            |r| r.resource().unwrap_or("$default").to_owned(),
-        );
-        let content_type = header_str(&parts.headers, &CONTENT_TYPE);
-        let binary = content_type.is_some_and(|ct| options.is_binary(ct));
-        let (body, is_base64_encoded) = encode_body(body, binary);
-
-        let api_key = parts.extensions.get::<ApiKeyIdentity>();
-        let mut identity = v1::Identity::default();
-        identity.api_key = api_key.map(|k| k.api_key().to_owned());
-        identity.api_key_id = api_key.map(|k| k.key_id().to_owned());
-        identity.source_ip.clone_from(&common.source_ip);
-        identity.user_agent.clone_from(&common.user_agent);
-
-        let mut context = v1::RequestContext::default();
-        context.account_id = Some(options.account_id.clone());
-        context.api_id = Some(options.api_id.clone());
-        context.authorizer = v1_authorizer(parts);
-        context.domain_name = Some(common.domain_name.clone());
-        context.domain_prefix = Some(common.domain_prefix.clone());
-        context.extended_request_id = Some(common.request_id.clone());
-        context.http_method = parts.method.as_str().to_owned();
-        context.identity = identity;
-        context.path = Some(match common.named_stage() {
-            Some(stage) => format!("/{stage}{path}"),
-            None => path.clone(),
-        });
-        context.protocol = Some(common.protocol.to_owned());
-        context.request_id = Some(common.request_id.clone());
-        context.request_time = Some(common.time.clone());
-        context.request_time_epoch = common.time_epoch;
-        context.resource_path = Some(resource.clone());
-        context.stage = Some(common.stage.clone());
+        let (body, is_base64_encoded) = v1_body(parts, body, options);
 
         let mut event = Self::default();
-        event.resource = resource;
-        event.path = path;
+        event.path = parts.uri.path().to_owned();
         event.http_method = parts.method.as_str().to_owned();
         event.headers = (!headers.is_empty()).then_some(headers);
         event.multi_value_headers =
@@ -436,13 +475,135 @@ impl v1::Request {
         event.query_string_parameters = (!query.is_empty()).then_some(query);
         event.multi_value_query_string_parameters =
             (!multi_query.is_empty()).then_some(multi_query);
-        event.path_parameters = common.path_parameters();
+        event.path_parameters = path_parameters;
         event.stage_variables.clone_from(&options.stage_variables);
-        event.request_context = context;
-        event.body = body;
+        event.request_context = v1_context(parts, common, options, &resource);
+        event.resource = resource;
+        event.body = body.map(Cow::into_owned);
         event.is_base64_encoded = is_base64_encoded;
         event
     }
+
+    /// The JSON of [`from_http`](Self::from_http)'s event (the same
+    /// members and values), written straight from the request without
+    /// building the owned event: what [`LambdaIntegration`] sends.
+    ///
+    /// [`LambdaIntegration`]: crate::integration::LambdaIntegration
+    pub fn json_from_http(
+        parts: &Parts,
+        body: &[u8],
+        options: &EventOptions,
+        now: Duration,
+    ) -> Result<Vec<u8>, serde_json::Error> {
+        let common = Common::read(parts, options, now);
+        let route = common.route.clone();
+        let resource = resource_of(&common);
+        let query = grouped_query(parts.uri.query().unwrap_or_default());
+        let (body, is_base64_encoded) = v1_body(parts, body, options);
+        let entries = borrowed::entries(&parts.headers);
+        let has_headers = !entries.is_empty();
+        let event = borrowed::V1 {
+            resource: &resource,
+            path: parts.uri.path(),
+            http_method: parts.method.as_str(),
+            headers: has_headers.then_some(borrowed::LastHeaders(&entries)),
+            multi_value_headers: has_headers.then_some(borrowed::AllHeaders(&entries)),
+            query_string_parameters: (!query.is_empty()).then_some(borrowed::LastValues(&query)),
+            multi_value_query_string_parameters: (!query.is_empty())
+                .then_some(borrowed::AllValues(&query)),
+            path_parameters: borrowed::path_parameters(route.as_ref()),
+            stage_variables: options.stage_variables.as_ref(),
+            request_context: v1_context(parts, common, options, &resource),
+            body,
+            is_base64_encoded,
+        };
+        let mut out = Vec::with_capacity(estimate(parts, event.body.as_deref(), 2));
+        serde_json::to_writer(&mut out, &event)?;
+        Ok(out)
+    }
+}
+
+fn v2_parts(parts: &Parts, common: &Common) -> (String, String) {
+    let raw_path = match common.named_stage() {
+        Some(stage) => format!("/{stage}{}", parts.uri.path()),
+        None => parts.uri.path().to_owned(),
+    };
+    let route_key = common
+        .route
+        .as_ref()
+        .map_or_else(|| DEFAULT_STAGE.to_owned(), |r| r.route_key().to_string());
+    (raw_path, route_key)
+}
+
+fn v2_context(
+    parts: &Parts,
+    common: Common,
+    options: &EventOptions,
+    raw_path: &str,
+    route_key: &str,
+) -> v2::RequestContext {
+    let mut http = v2::Http::default();
+    http.method = parts.method.as_str().to_owned();
+    http.path = raw_path.to_owned();
+    http.protocol = common.protocol.to_owned();
+    http.source_ip = common.source_ip.unwrap_or_default();
+    http.user_agent = common.user_agent.unwrap_or_default();
+
+    let mut context = v2::RequestContext::default();
+    context.account_id.clone_from(&options.account_id);
+    context.api_id.clone_from(&options.api_id);
+    context.authorizer = v2_authorizer(parts);
+    context.domain_name = common.domain_name;
+    context.domain_prefix = common.domain_prefix;
+    context.http = http;
+    context.request_id = common.request_id;
+    context.route_key = route_key.to_owned();
+    context.stage = common.stage;
+    context.time = common.time;
+    context.time_epoch = common.time_epoch;
+    context
+}
+
+fn v2_body<'a>(parts: &Parts, body: &'a [u8]) -> (Option<Cow<'a, str>>, bool) {
+    let text = is_v2_text(header_str(&parts.headers, &CONTENT_TYPE));
+    encode_body(body, !text)
+}
+
+/// Every cookie of every `Cookie` header.
+fn cookies_of(headers: &HeaderMap) -> Option<Vec<Cow<'_, str>>> {
+    let mut values = headers.get_all(COOKIE).iter().peekable();
+    values.peek()?;
+    let mut cookies = Vec::new();
+    for value in values {
+        match value_text(value) {
+            Cow::Borrowed(text) => cookies.extend(
+                text.split(';')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(Cow::Borrowed),
+            ),
+            Cow::Owned(text) => cookies.extend(
+                text.split(';')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(|c| Cow::Owned(c.to_owned())),
+            ),
+        }
+    }
+    Some(cookies)
+}
+
+/// A header's values comma-joined, as 2.0 events carry them.
+fn joined<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Cow<'a, str> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next().map(value_text).unwrap_or_default();
+    let mut joined = first;
+    for value in values {
+        let joined = joined.to_mut();
+        joined.push(',');
+        joined.push_str(&value_text(value));
+    }
+    joined
 }
 
 impl v2::Request {
@@ -453,89 +614,265 @@ impl v2::Request {
     #[must_use]
     pub fn from_http(parts: &Parts, body: &[u8], options: &EventOptions, now: Duration) -> Self {
         let common = Common::read(parts, options, now);
-
-        let mut headers = StringMap::new();
-        let mut cookies: Option<Vec<String>> = None;
-        for (name, value) in &parts.headers {
-            let value = value_text(value);
-            if name == COOKIE {
-                let list = cookies.get_or_insert_with(Vec::new);
-                list.extend(
-                    value
-                        .split(';')
-                        .map(str::trim)
-                        .filter(|c| !c.is_empty())
-                        .map(str::to_owned),
-                );
-                continue;
-            }
-            headers
-                .entry(name.as_str().to_owned())
-                .and_modify(|joined: &mut String| {
-                    joined.push(',');
-                    joined.push_str(&value);
-                })
-                .or_insert(value);
-        }
-
-        let raw_query = parts.uri.query().unwrap_or_default();
-        let mut query = StringMap::new();
-        for (key, value) in query_pairs(raw_query) {
-            query
-                .entry(key)
-                .and_modify(|joined: &mut String| {
-                    joined.push(',');
-                    joined.push_str(&value);
-                })
-                .or_insert(value);
-        }
-
-        let raw_path = match common.named_stage() {
-            Some(stage) => format!("/{stage}{}", parts.uri.path()),
-            None => parts.uri.path().to_owned(),
-        };
-        let route_key = common
-            .route
-            .as_ref()
-            .map_or_else(|| DEFAULT_STAGE.to_owned(), |r| r.route_key().to_string());
         let path_parameters = common.path_parameters();
-        let text = is_v2_text(header_str(&parts.headers, &CONTENT_TYPE));
-        let (body, is_base64_encoded) = encode_body(body, !text);
+        let (raw_path, route_key) = v2_parts(parts, &common);
 
-        let mut http = v2::Http::default();
-        http.method = parts.method.as_str().to_owned();
-        http.path.clone_from(&raw_path);
-        http.protocol = common.protocol.to_owned();
-        http.source_ip = common.source_ip.clone().unwrap_or_default();
-        http.user_agent = common.user_agent.clone().unwrap_or_default();
-
-        let mut context = v2::RequestContext::default();
-        context.account_id.clone_from(&options.account_id);
-        context.api_id.clone_from(&options.api_id);
-        context.authorizer = v2_authorizer(parts);
-        context.domain_name = common.domain_name;
-        context.domain_prefix = common.domain_prefix;
-        context.http = http;
-        context.request_id = common.request_id;
-        context.route_key.clone_from(&route_key);
-        context.stage = common.stage;
-        context.time = common.time;
-        context.time_epoch = common.time_epoch;
+        let headers: StringMap = parts
+            .headers
+            .keys()
+            .filter(|name| *name != COOKIE)
+            .map(|name| {
+                (
+                    name.as_str().to_owned(),
+                    joined(&parts.headers, name).into_owned(),
+                )
+            })
+            .collect();
+        let raw_query = parts.uri.query().unwrap_or_default();
+        let query: StringMap = grouped_query(raw_query)
+            .into_iter()
+            .map(|(key, values)| (key.into_owned(), values.join(",")))
+            .collect();
+        let (body, is_base64_encoded) = v2_body(parts, body);
 
         let mut event = Self::default();
         event.version = "2.0".to_owned();
-        event.route_key = route_key;
-        event.raw_path = raw_path;
         event.raw_query_string = raw_query.to_owned();
-        event.cookies = cookies;
+        event.cookies =
+            cookies_of(&parts.headers).map(|c| c.into_iter().map(Cow::into_owned).collect());
         event.headers = headers;
         event.query_string_parameters = (!query.is_empty()).then_some(query);
         event.path_parameters = path_parameters;
         event.stage_variables.clone_from(&options.stage_variables);
-        event.request_context = context;
-        event.body = body;
+        event.request_context = v2_context(parts, common, options, &raw_path, &route_key);
+        event.raw_path = raw_path;
+        event.route_key = route_key;
+        event.body = body.map(Cow::into_owned);
         event.is_base64_encoded = is_base64_encoded;
         event
+    }
+
+    /// The JSON of [`from_http`](Self::from_http)'s event, written straight
+    /// from the request without building the owned event: what
+    /// [`LambdaIntegration`] sends.
+    ///
+    /// [`LambdaIntegration`]: crate::integration::LambdaIntegration
+    pub fn json_from_http(
+        parts: &Parts,
+        body: &[u8],
+        options: &EventOptions,
+        now: Duration,
+    ) -> Result<Vec<u8>, serde_json::Error> {
+        let common = Common::read(parts, options, now);
+        let route = common.route.clone();
+        let (raw_path, route_key) = v2_parts(parts, &common);
+        let query = grouped_query(parts.uri.query().unwrap_or_default());
+        let (body, is_base64_encoded) = v2_body(parts, body);
+        let event = borrowed::V2 {
+            version: "2.0",
+            route_key: &route_key,
+            raw_path: &raw_path,
+            raw_query_string: parts.uri.query().unwrap_or_default(),
+            cookies: cookies_of(&parts.headers),
+            headers: borrowed::JoinedHeaders(&parts.headers),
+            query_string_parameters: (!query.is_empty()).then_some(borrowed::JoinedValues(&query)),
+            path_parameters: borrowed::path_parameters(route.as_ref()),
+            stage_variables: options.stage_variables.as_ref(),
+            request_context: v2_context(parts, common, options, &raw_path, &route_key),
+            body,
+            is_base64_encoded,
+        };
+        let mut out = Vec::with_capacity(estimate(parts, event.body.as_deref(), 1));
+        serde_json::to_writer(&mut out, &event)?;
+        Ok(out)
+    }
+}
+
+/// A guess at an event's JSON size, so it is written without regrowing:
+/// the headers `copies` times, the query twice, the body, and the context.
+fn estimate(parts: &Parts, body: Option<&str>, copies: usize) -> usize {
+    let headers: usize = parts
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 8)
+        .sum();
+    let query = parts.uri.query().map_or(0, str::len);
+    1024 + headers * copies + query * 3 + body.map_or(0, str::len) + 16
+}
+
+/// Borrowed views serialized exactly as the owned events are.
+mod borrowed {
+    use std::borrow::Cow;
+
+    use http::header::COOKIE;
+    use http::{HeaderMap, HeaderName, HeaderValue};
+    use serde::Serialize;
+    use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+
+    use super::{GroupedQuery, joined, value_text};
+    use crate::events::{StringMap, v1, v2};
+    use crate::route::RouteMatch;
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct V1<'a> {
+        pub(super) resource: &'a str,
+        pub(super) path: &'a str,
+        pub(super) http_method: &'a str,
+        pub(super) headers: Option<LastHeaders<'a, 'a>>,
+        pub(super) multi_value_headers: Option<AllHeaders<'a, 'a>>,
+        pub(super) query_string_parameters: Option<LastValues<'a, 'a>>,
+        pub(super) multi_value_query_string_parameters: Option<AllValues<'a, 'a>>,
+        pub(super) path_parameters: Option<PathParameters>,
+        pub(super) stage_variables: Option<&'a StringMap>,
+        pub(super) request_context: v1::RequestContext,
+        pub(super) body: Option<Cow<'a, str>>,
+        pub(super) is_base64_encoded: bool,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct V2<'a> {
+        pub(super) version: &'static str,
+        pub(super) route_key: &'a str,
+        pub(super) raw_path: &'a str,
+        pub(super) raw_query_string: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) cookies: Option<Vec<Cow<'a, str>>>,
+        pub(super) headers: JoinedHeaders<'a>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) query_string_parameters: Option<JoinedValues<'a, 'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) path_parameters: Option<PathParameters>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) stage_variables: Option<&'a StringMap>,
+        pub(super) request_context: v2::RequestContext,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) body: Option<Cow<'a, str>>,
+        pub(super) is_base64_encoded: bool,
+    }
+
+    /// Each header's last value.
+    pub(super) struct LastHeaders<'e, 'h>(pub(super) &'e [(&'h HeaderName, &'h HeaderValue)]);
+    /// Each header's values.
+    pub(super) struct AllHeaders<'e, 'h>(pub(super) &'e [(&'h HeaderName, &'h HeaderValue)]);
+    /// Each header's values comma-joined, without `Cookie`.
+    pub(super) struct JoinedHeaders<'a>(pub(super) &'a HeaderMap);
+    /// Each query key's last value.
+    pub(super) struct LastValues<'q, 'a>(pub(super) &'q GroupedQuery<'a>);
+    /// Each query key's values.
+    pub(super) struct AllValues<'q, 'a>(pub(super) &'q GroupedQuery<'a>);
+    /// Each query key's values comma-joined.
+    pub(super) struct JoinedValues<'q, 'a>(pub(super) &'q GroupedQuery<'a>);
+    /// The route's path parameters.
+    pub(super) struct PathParameters(RouteMatch);
+
+    pub(super) fn path_parameters(route: Option<&RouteMatch>) -> Option<PathParameters> {
+        route
+            .filter(|r| !r.path_parameters().is_empty())
+            .map(|r| PathParameters(r.clone()))
+    }
+
+    /// The header map's entries, each name's values in one run.
+    pub(super) fn entries(headers: &HeaderMap) -> Vec<(&HeaderName, &HeaderValue)> {
+        let mut entries = Vec::with_capacity(headers.len());
+        entries.extend(headers.iter());
+        entries
+    }
+
+    /// Runs of one name's values.
+    fn runs<'e, 'h>(
+        entries: &'e [(&'h HeaderName, &'h HeaderValue)],
+    ) -> impl Iterator<Item = &'e [(&'h HeaderName, &'h HeaderValue)]> {
+        entries.chunk_by(|a, b| a.0 == b.0)
+    }
+
+    /// A run's values as a JSON list.
+    struct Values<'e, 'h>(&'e [(&'h HeaderName, &'h HeaderValue)]);
+
+    impl Serialize for Values<'_, '_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+            for (_, value) in self.0 {
+                seq.serialize_element(&value_text(value))?;
+            }
+            seq.end()
+        }
+    }
+
+    impl Serialize for LastHeaders<'_, '_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(None)?;
+            for run in runs(self.0) {
+                if let Some((name, last)) = run.last() {
+                    map.serialize_entry(name.as_str(), &value_text(last))?;
+                }
+            }
+            map.end()
+        }
+    }
+
+    impl Serialize for AllHeaders<'_, '_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(None)?;
+            for run in runs(self.0) {
+                map.serialize_entry(run[0].0.as_str(), &Values(run))?;
+            }
+            map.end()
+        }
+    }
+
+    impl Serialize for JoinedHeaders<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(None)?;
+            for name in self.0.keys().filter(|name| *name != COOKIE) {
+                map.serialize_entry(name.as_str(), &joined(self.0, name))?;
+            }
+            map.end()
+        }
+    }
+
+    impl Serialize for LastValues<'_, '_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(Some(self.0.len()))?;
+            for (key, values) in self.0 {
+                if let Some(last) = values.last() {
+                    map.serialize_entry(key, last)?;
+                }
+            }
+            map.end()
+        }
+    }
+
+    impl Serialize for AllValues<'_, '_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(Some(self.0.len()))?;
+            for (key, values) in self.0 {
+                map.serialize_entry(key, values)?;
+            }
+            map.end()
+        }
+    }
+
+    impl Serialize for JoinedValues<'_, '_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(Some(self.0.len()))?;
+            for (key, values) in self.0 {
+                map.serialize_entry(key, &values.join(","))?;
+            }
+            map.end()
+        }
+    }
+
+    impl Serialize for PathParameters {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let params = self.0.path_parameters();
+            let mut map = serializer.serialize_map(Some(params.len()))?;
+            for (name, value) in params {
+                map.serialize_entry(name, value)?;
+            }
+            map.end()
+        }
     }
 }
 
@@ -545,7 +882,9 @@ mod tests {
 
     #[test]
     fn query_components_decode_plus_and_percent() {
-        let pairs: Vec<_> = query_pairs("a=1+2&b=%2B&c&&d=%E2%9C%93&e=%ZZ").collect();
+        let pairs: Vec<(String, String)> = query_pairs("a=1+2&b=%2B&c&&d=%E2%9C%93&e=%ZZ")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
         assert_eq!(
             pairs,
             vec![

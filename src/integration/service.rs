@@ -400,12 +400,8 @@ impl<I: Invoke> Shared<I> {
 
         let now = self.clock.unix_time();
         let payload = match self.format {
-            PayloadFormat::V1 => {
-                serde_json::to_vec(&v1::Request::from_http(&parts, &body, &self.options, now))
-            }
-            PayloadFormat::V2 => {
-                serde_json::to_vec(&v2::Request::from_http(&parts, &body, &self.options, now))
-            }
+            PayloadFormat::V1 => v1::Request::json_from_http(&parts, &body, &self.options, now),
+            PayloadFormat::V2 => v2::Request::json_from_http(&parts, &body, &self.options, now),
         };
         let payload = match payload {
             Ok(payload) => Bytes::from(payload),
