@@ -217,6 +217,7 @@ fn peer_v2(parts: &Parts, body: &[u8]) -> http::Response<Bytes> {
     response
 }
 
+#[allow(clippy::print_stdout)] // the event sizes belong next to the figures
 fn round_trips(c: &mut Criterion) {
     let (parts, body) = typical_request();
     let options = EventOptions::new();
@@ -231,22 +232,22 @@ fn round_trips(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("v1_round_trip");
     group.bench_function("apigw", |b| {
-        b.iter(|| apigw_v1(black_box(&parts), &body, &options))
+        b.iter(|| apigw_v1(black_box(&parts), &body, &options));
     });
     group.bench_function("apigw_owned_event", |b| {
-        b.iter(|| apigw_v1_owned(black_box(&parts), &body, &options))
+        b.iter(|| apigw_v1_owned(black_box(&parts), &body, &options));
     });
     group.bench_function("aws_lambda_events", |b| {
-        b.iter(|| peer_v1(black_box(&parts), &body))
+        b.iter(|| peer_v1(black_box(&parts), &body));
     });
     group.finish();
 
     let mut group = c.benchmark_group("v2_round_trip");
     group.bench_function("apigw", |b| {
-        b.iter(|| apigw_v2(black_box(&parts), &body, &options))
+        b.iter(|| apigw_v2(black_box(&parts), &body, &options));
     });
     group.bench_function("aws_lambda_events", |b| {
-        b.iter(|| peer_v2(black_box(&parts), &body))
+        b.iter(|| peer_v2(black_box(&parts), &body));
     });
     group.finish();
 }
@@ -261,25 +262,25 @@ fn parsing(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("parse_v1_event");
     group.bench_function("apigw", |b| {
-        b.iter(|| serde_json::from_slice::<v1::Request>(black_box(&v1_json)).unwrap())
+        b.iter(|| serde_json::from_slice::<v1::Request>(black_box(&v1_json)).unwrap());
     });
     group.bench_function("aws_lambda_events", |b| {
-        b.iter(|| serde_json::from_slice::<ApiGatewayProxyRequest>(black_box(&v1_json)).unwrap())
+        b.iter(|| serde_json::from_slice::<ApiGatewayProxyRequest>(black_box(&v1_json)).unwrap());
     });
     group.bench_function("serde_json_value", |b| {
-        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&v1_json)).unwrap())
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&v1_json)).unwrap());
     });
     group.finish();
 
     let mut group = c.benchmark_group("parse_v2_event");
     group.bench_function("apigw", |b| {
-        b.iter(|| serde_json::from_slice::<v2::Request>(black_box(&v2_json)).unwrap())
+        b.iter(|| serde_json::from_slice::<v2::Request>(black_box(&v2_json)).unwrap());
     });
     group.bench_function("aws_lambda_events", |b| {
-        b.iter(|| serde_json::from_slice::<ApiGatewayV2httpRequest>(black_box(&v2_json)).unwrap())
+        b.iter(|| serde_json::from_slice::<ApiGatewayV2httpRequest>(black_box(&v2_json)).unwrap());
     });
     group.bench_function("serde_json_value", |b| {
-        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&v2_json)).unwrap())
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&v2_json)).unwrap());
     });
     group.finish();
 }

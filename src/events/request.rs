@@ -1,5 +1,9 @@
 //! `http::Request` → event, for payload formats 1.0 and 2.0.
 
+// Events are filled member by member, in the order of their JSON, which reads
+// closer to API Gateway's documentation than one large struct literal.
+#![allow(clippy::field_reassign_with_default)]
+
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

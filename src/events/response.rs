@@ -42,6 +42,7 @@ impl ResponseError {
         }
     }
 
+    #[allow(clippy::needless_pass_by_value)] // used as `map_err(ResponseError::from_json)`
     pub(crate) fn from_json(err: serde_json::Error) -> Self {
         Self::malformed(err.to_string())
     }
@@ -102,7 +103,7 @@ fn append(headers: &mut HeaderMap, name: &str, value: &str) {
             headers.append(name, value);
         }
         Err(_) => {
-            tracing::warn!(header = %name, "dropped a response header with an invalid value from the function")
+            tracing::warn!(header = %name, "dropped a response header with an invalid value from the function");
         }
     }
 }

@@ -316,9 +316,12 @@ impl<I: Invoke> TryFrom<(LambdaIntegrationConfig, I)> for LambdaIntegration<I> {
     }
 }
 
+type BoxedResponse =
+    Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>>;
+
 /// The response future of [`LambdaIntegration`].
 pub struct ResponseFuture {
-    inner: Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>>,
+    inner: BoxedResponse,
 }
 
 impl fmt::Debug for ResponseFuture {
