@@ -702,3 +702,33 @@ fn the_integration_is_send_sync_clone_and_static() {
     fn assert_bounds<T: Send + Sync + Clone + 'static>() {}
     assert_bounds::<LambdaIntegration<apigw::integration::HttpInvoker>>();
 }
+
+#[tokio::test]
+async fn the_integration_mounts_in_an_axum_router_behind_route_matching() {
+    use apigw::route::{MatchRouteLayer, RouteTable};
+    let integration = LambdaIntegration::builder(handler_fn(|event: v2::Request| async move {
+        Ok::<_, String>(v2::Response::new(200).with_body(event.route_key))
+    }))
+    .build()
+    .unwrap();
+    let routes = RouteTable::builder()
+        .route("GET /orders/{id}", ())
+        .unwrap()
+        .build()
+        .unwrap();
+    let app = axum::Router::new()
+        .route_service("/health", integration.clone())
+        .fallback_service(integration)
+        .layer(MatchRouteLayer::new(routes));
+    let response = app
+        .oneshot(
+            Request::get("/orders/9")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "GET /orders/{id}");
+}
