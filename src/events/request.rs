@@ -505,24 +505,20 @@ impl v1::Request {
         let query = grouped_query(parts.uri.query().unwrap_or_default());
         let (body, is_base64_encoded) = v1_body(parts, body, options);
         let entries = borrowed::entries(&parts.headers);
-        let has_headers = !entries.is_empty();
         let event = borrowed::V1 {
             resource: &resource,
             path: parts.uri.path(),
             http_method: parts.method.as_str(),
-            headers: has_headers.then_some(borrowed::LastHeaders(&entries)),
-            multi_value_headers: has_headers.then_some(borrowed::AllHeaders(&entries)),
-            query_string_parameters: (!query.is_empty()).then_some(borrowed::LastValues(&query)),
-            multi_value_query_string_parameters: (!query.is_empty())
-                .then_some(borrowed::AllValues(&query)),
-            path_parameters: borrowed::path_parameters(route.as_ref()),
+            headers: &entries,
+            query: &query,
+            route: route.as_ref(),
             stage_variables: options.stage_variables.as_ref(),
             request_context: v1_context(parts, common, options, &resource),
             body,
             is_base64_encoded,
         };
         let mut out = Vec::with_capacity(estimate(parts, event.body.as_deref(), 2));
-        serde_json::to_writer(&mut out, &event)?;
+        event.write(&mut out)?;
         Ok(out)
     }
 }
@@ -673,21 +669,20 @@ impl v2::Request {
         let query = grouped_query(parts.uri.query().unwrap_or_default());
         let (body, is_base64_encoded) = v2_body(parts, body);
         let event = borrowed::V2 {
-            version: "2.0",
             route_key: &route_key,
             raw_path: &raw_path,
             raw_query_string: parts.uri.query().unwrap_or_default(),
             cookies: cookies_of(&parts.headers),
-            headers: borrowed::JoinedHeaders(&parts.headers),
-            query_string_parameters: (!query.is_empty()).then_some(borrowed::JoinedValues(&query)),
-            path_parameters: borrowed::path_parameters(route.as_ref()),
+            headers: &parts.headers,
+            query: &query,
+            route: route.as_ref(),
             stage_variables: options.stage_variables.as_ref(),
             request_context: v2_context(parts, common, options, &raw_path, &route_key),
             body,
             is_base64_encoded,
         };
         let mut out = Vec::with_capacity(estimate(parts, event.body.as_deref(), 1));
-        serde_json::to_writer(&mut out, &event)?;
+        event.write(&mut out)?;
         Ok(out)
     }
 }
@@ -704,178 +699,297 @@ fn estimate(parts: &Parts, body: Option<&str>, copies: usize) -> usize {
     1024 + headers * copies + query * 3 + body.map_or(0, str::len) + 16
 }
 
-/// Borrowed views serialized exactly as the owned events are.
+/// Borrowed views of an event, written as JSON exactly as the owned events
+/// serialize (same members, same values; member order aside).
+///
+/// Written by hand rather than through `serde`: header and query text is
+/// most of an event, and [`string`] copies it in one pass when nothing
+/// needs escaping, where `serde_json` escapes byte by byte.
 mod borrowed {
     use std::borrow::Cow;
 
     use http::header::COOKIE;
     use http::{HeaderMap, HeaderName, HeaderValue};
-    use serde::Serialize;
-    use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 
     use super::{GroupedQuery, joined, value_text};
     use crate::events::{StringMap, v1, v2};
     use crate::route::RouteMatch;
 
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
     pub(super) struct V1<'a> {
         pub(super) resource: &'a str,
         pub(super) path: &'a str,
         pub(super) http_method: &'a str,
-        pub(super) headers: Option<LastHeaders<'a, 'a>>,
-        pub(super) multi_value_headers: Option<AllHeaders<'a, 'a>>,
-        pub(super) query_string_parameters: Option<LastValues<'a, 'a>>,
-        pub(super) multi_value_query_string_parameters: Option<AllValues<'a, 'a>>,
-        pub(super) path_parameters: Option<PathParameters>,
+        pub(super) headers: &'a [(&'a HeaderName, &'a HeaderValue)],
+        pub(super) query: &'a GroupedQuery<'a>,
+        pub(super) route: Option<&'a RouteMatch>,
         pub(super) stage_variables: Option<&'a StringMap>,
         pub(super) request_context: v1::RequestContext,
         pub(super) body: Option<Cow<'a, str>>,
         pub(super) is_base64_encoded: bool,
     }
 
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
     pub(super) struct V2<'a> {
-        pub(super) version: &'static str,
         pub(super) route_key: &'a str,
         pub(super) raw_path: &'a str,
         pub(super) raw_query_string: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
         pub(super) cookies: Option<Vec<Cow<'a, str>>>,
-        pub(super) headers: JoinedHeaders<'a>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub(super) query_string_parameters: Option<JoinedValues<'a, 'a>>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub(super) path_parameters: Option<PathParameters>,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        pub(super) headers: &'a HeaderMap,
+        pub(super) query: &'a GroupedQuery<'a>,
+        pub(super) route: Option<&'a RouteMatch>,
         pub(super) stage_variables: Option<&'a StringMap>,
         pub(super) request_context: v2::RequestContext,
-        #[serde(skip_serializing_if = "Option::is_none")]
         pub(super) body: Option<Cow<'a, str>>,
         pub(super) is_base64_encoded: bool,
     }
 
-    /// Each header's last value.
-    pub(super) struct LastHeaders<'e, 'h>(pub(super) &'e [(&'h HeaderName, &'h HeaderValue)]);
-    /// Each header's values.
-    pub(super) struct AllHeaders<'e, 'h>(pub(super) &'e [(&'h HeaderName, &'h HeaderValue)]);
-    /// Each header's values comma-joined, without `Cookie`.
-    pub(super) struct JoinedHeaders<'a>(pub(super) &'a HeaderMap);
-    /// Each query key's last value.
-    pub(super) struct LastValues<'q, 'a>(pub(super) &'q GroupedQuery<'a>);
-    /// Each query key's values.
-    pub(super) struct AllValues<'q, 'a>(pub(super) &'q GroupedQuery<'a>);
-    /// Each query key's values comma-joined.
-    pub(super) struct JoinedValues<'q, 'a>(pub(super) &'q GroupedQuery<'a>);
-    /// The route's path parameters.
-    pub(super) struct PathParameters(RouteMatch);
-
-    pub(super) fn path_parameters(route: Option<&RouteMatch>) -> Option<PathParameters> {
-        route
-            .filter(|r| !r.path_parameters().is_empty())
-            .map(|r| PathParameters(r.clone()))
-    }
-
-    /// The header map's entries, each name's values in one run.
     pub(super) fn entries(headers: &HeaderMap) -> Vec<(&HeaderName, &HeaderValue)> {
         let mut entries = Vec::with_capacity(headers.len());
         entries.extend(headers.iter());
         entries
     }
 
-    /// Runs of one name's values.
+    /// A JSON string. Text without `"`, `\` or control characters (nearly
+    /// all header and query text) is copied as it is.
+    pub(super) fn string(out: &mut Vec<u8>, text: &str) -> Result<(), serde_json::Error> {
+        // No early exit, so the check compiles to wide compares.
+        let needs_escape = text.bytes().fold(false, |acc, b| {
+            acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+        });
+        if needs_escape {
+            return serde_json::to_writer(out, text);
+        }
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        Ok(())
+    }
+
+    fn key(out: &mut Vec<u8>, first: &mut bool, name: &str) -> Result<(), serde_json::Error> {
+        if !*first {
+            out.push(b',');
+        }
+        *first = false;
+        string(out, name)?;
+        out.push(b':');
+        Ok(())
+    }
+
+    fn null_or<T>(
+        out: &mut Vec<u8>,
+        value: Option<T>,
+        write: impl FnOnce(&mut Vec<u8>, T) -> Result<(), serde_json::Error>,
+    ) -> Result<(), serde_json::Error> {
+        match value {
+            Some(value) => write(out, value),
+            None => {
+                out.extend_from_slice(b"null");
+                Ok(())
+            }
+        }
+    }
+
+    /// `{name: value}` over any pairs.
+    fn object<'k, 'v>(
+        out: &mut Vec<u8>,
+        pairs: impl IntoIterator<Item = (&'k str, Cow<'v, str>)>,
+    ) -> Result<(), serde_json::Error> {
+        out.push(b'{');
+        let mut first = true;
+        for (name, value) in pairs {
+            key(out, &mut first, name)?;
+            string(out, &value)?;
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
     fn runs<'e, 'h>(
         entries: &'e [(&'h HeaderName, &'h HeaderValue)],
     ) -> impl Iterator<Item = &'e [(&'h HeaderName, &'h HeaderValue)]> {
         entries.chunk_by(|a, b| a.0 == b.0)
     }
 
-    /// A run's values as a JSON list.
-    struct Values<'e, 'h>(&'e [(&'h HeaderName, &'h HeaderValue)]);
-
-    impl Serialize for Values<'_, '_> {
-        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-            for (_, value) in self.0 {
-                seq.serialize_element(&value_text(value))?;
-            }
-            seq.end()
-        }
+    fn path_parameters(route: Option<&RouteMatch>) -> Option<&[(String, String)]> {
+        route
+            .map(RouteMatch::path_parameters)
+            .filter(|p| !p.is_empty())
     }
 
-    impl Serialize for LastHeaders<'_, '_> {
-        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let mut map = serializer.serialize_map(None)?;
-            for run in runs(self.0) {
-                if let Some((name, last)) = run.last() {
-                    map.serialize_entry(name.as_str(), &value_text(last))?;
+    fn string_map(out: &mut Vec<u8>, map: &StringMap) -> Result<(), serde_json::Error> {
+        object(
+            out,
+            map.iter()
+                .map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str()))),
+        )
+    }
+
+    fn params(out: &mut Vec<u8>, params: &[(String, String)]) -> Result<(), serde_json::Error> {
+        object(
+            out,
+            params
+                .iter()
+                .map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str()))),
+        )
+    }
+
+    impl V1<'_> {
+        pub(super) fn write(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+            let mut first = true;
+            out.push(b'{');
+            key(out, &mut first, "resource")?;
+            string(out, self.resource)?;
+            key(out, &mut first, "path")?;
+            string(out, self.path)?;
+            key(out, &mut first, "httpMethod")?;
+            string(out, self.http_method)?;
+
+            let headers = (!self.headers.is_empty()).then_some(self.headers);
+            key(out, &mut first, "headers")?;
+            null_or(out, headers, |out, entries| {
+                object(
+                    out,
+                    runs(entries).map(|run| {
+                        let (name, last) = run[run.len() - 1];
+                        (name.as_str(), value_text(last))
+                    }),
+                )
+            })?;
+            key(out, &mut first, "multiValueHeaders")?;
+            null_or(out, headers, |out, entries| {
+                out.push(b'{');
+                let mut first = true;
+                for run in runs(entries) {
+                    key(out, &mut first, run[0].0.as_str())?;
+                    out.push(b'[');
+                    for (i, (_, value)) in run.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        string(out, &value_text(value))?;
+                    }
+                    out.push(b']');
                 }
-            }
-            map.end()
-        }
-    }
+                out.push(b'}');
+                Ok(())
+            })?;
 
-    impl Serialize for AllHeaders<'_, '_> {
-        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let mut map = serializer.serialize_map(None)?;
-            for run in runs(self.0) {
-                map.serialize_entry(run[0].0.as_str(), &Values(run))?;
-            }
-            map.end()
-        }
-    }
-
-    impl Serialize for JoinedHeaders<'_> {
-        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let mut map = serializer.serialize_map(None)?;
-            for name in self.0.keys().filter(|name| *name != COOKIE) {
-                map.serialize_entry(name.as_str(), &joined(self.0, name))?;
-            }
-            map.end()
-        }
-    }
-
-    impl Serialize for LastValues<'_, '_> {
-        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let mut map = serializer.serialize_map(Some(self.0.len()))?;
-            for (key, values) in self.0 {
-                if let Some(last) = values.last() {
-                    map.serialize_entry(key, last)?;
+            let query = (!self.query.is_empty()).then_some(self.query);
+            key(out, &mut first, "queryStringParameters")?;
+            null_or(out, query, |out, query| {
+                object(
+                    out,
+                    query.iter().filter_map(|(k, values)| {
+                        values
+                            .last()
+                            .map(|v| (k.as_ref(), Cow::Borrowed(v.as_ref())))
+                    }),
+                )
+            })?;
+            key(out, &mut first, "multiValueQueryStringParameters")?;
+            null_or(out, query, |out, query| {
+                out.push(b'{');
+                let mut first = true;
+                for (name, values) in query {
+                    key(out, &mut first, name)?;
+                    out.push(b'[');
+                    for (i, value) in values.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        string(out, value)?;
+                    }
+                    out.push(b']');
                 }
-            }
-            map.end()
+                out.push(b'}');
+                Ok(())
+            })?;
+            key(out, &mut first, "pathParameters")?;
+            null_or(out, path_parameters(self.route), params)?;
+            key(out, &mut first, "stageVariables")?;
+            null_or(out, self.stage_variables, string_map)?;
+            key(out, &mut first, "requestContext")?;
+            serde_json::to_writer(&mut *out, &self.request_context)?;
+            key(out, &mut first, "body")?;
+            null_or(out, self.body.as_deref(), string)?;
+            key(out, &mut first, "isBase64Encoded")?;
+            out.extend_from_slice(if self.is_base64_encoded {
+                b"true"
+            } else {
+                b"false"
+            });
+            out.push(b'}');
+            Ok(())
         }
     }
 
-    impl Serialize for AllValues<'_, '_> {
-        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let mut map = serializer.serialize_map(Some(self.0.len()))?;
-            for (key, values) in self.0 {
-                map.serialize_entry(key, values)?;
+    impl V2<'_> {
+        pub(super) fn write(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+            let mut first = true;
+            out.push(b'{');
+            key(out, &mut first, "version")?;
+            string(out, "2.0")?;
+            key(out, &mut first, "routeKey")?;
+            string(out, self.route_key)?;
+            key(out, &mut first, "rawPath")?;
+            string(out, self.raw_path)?;
+            key(out, &mut first, "rawQueryString")?;
+            string(out, self.raw_query_string)?;
+            if let Some(cookies) = &self.cookies {
+                key(out, &mut first, "cookies")?;
+                out.push(b'[');
+                for (i, cookie) in cookies.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    string(out, cookie)?;
+                }
+                out.push(b']');
             }
-            map.end()
-        }
-    }
-
-    impl Serialize for JoinedValues<'_, '_> {
-        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let mut map = serializer.serialize_map(Some(self.0.len()))?;
-            for (key, values) in self.0 {
-                map.serialize_entry(key, &values.join(","))?;
+            key(out, &mut first, "headers")?;
+            object(
+                out,
+                self.headers
+                    .keys()
+                    .filter(|name| *name != COOKIE)
+                    .map(|name| (name.as_str(), joined(self.headers, name))),
+            )?;
+            if !self.query.is_empty() {
+                key(out, &mut first, "queryStringParameters")?;
+                object(
+                    out,
+                    self.query.iter().map(|(k, values)| {
+                        let value = if values.len() == 1 {
+                            Cow::Borrowed(values[0].as_ref())
+                        } else {
+                            Cow::Owned(values.join(","))
+                        };
+                        (k.as_ref(), value)
+                    }),
+                )?;
             }
-            map.end()
-        }
-    }
-
-    impl Serialize for PathParameters {
-        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let params = self.0.path_parameters();
-            let mut map = serializer.serialize_map(Some(params.len()))?;
-            for (name, value) in params {
-                map.serialize_entry(name, value)?;
+            if let Some(parameters) = path_parameters(self.route) {
+                key(out, &mut first, "pathParameters")?;
+                params(out, parameters)?;
             }
-            map.end()
+            if let Some(variables) = self.stage_variables {
+                key(out, &mut first, "stageVariables")?;
+                string_map(out, variables)?;
+            }
+            key(out, &mut first, "requestContext")?;
+            serde_json::to_writer(&mut *out, &self.request_context)?;
+            if let Some(body) = &self.body {
+                key(out, &mut first, "body")?;
+                string(out, body)?;
+            }
+            key(out, &mut first, "isBase64Encoded")?;
+            out.extend_from_slice(if self.is_base64_encoded {
+                b"true"
+            } else {
+                b"false"
+            });
+            out.push(b'}');
+            Ok(())
         }
     }
 }
