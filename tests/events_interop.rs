@@ -279,3 +279,39 @@ proptest! {
         check_v2(&case);
     }
 }
+
+#[test]
+fn json_from_http_matches_from_http_with_every_extension() {
+    use apigw::identity::{ApiKeyIdentity, AuthorizerContext, JwtClaims};
+    let (mut parts, body) = build(&cases()[0]);
+    let mut claims = serde_json::Map::new();
+    claims.insert("sub".into(), "alice".into());
+    claims.insert("groups".into(), serde_json::json!(["a", "b\"c"]));
+    let mut context = serde_json::Map::new();
+    context.insert("n".into(), 1.into());
+    parts
+        .extensions
+        .insert(JwtClaims::new(claims, vec!["s1".into()]));
+    parts
+        .extensions
+        .insert(AuthorizerContext::new(Some("p\\1".into()), context, None));
+    parts
+        .extensions
+        .insert(ApiKeyIdentity::new("id", "key\t1", "plan"));
+    parts
+        .extensions
+        .insert(std::net::IpAddr::from([198, 51, 100, 7]));
+    let options = EventOptions::new()
+        .stage("dev")
+        .stage_variable("a", "1")
+        .stage_variable("quote", "\"x\"");
+    let value = |bytes: &[u8]| serde_json::from_slice::<serde_json::Value>(bytes).unwrap();
+    assert_eq!(
+        value(&v1::Request::json_from_http(&parts, &body, &options, NOW).unwrap()),
+        serde_json::to_value(v1::Request::from_http(&parts, &body, &options, NOW)).unwrap()
+    );
+    assert_eq!(
+        value(&v2::Request::json_from_http(&parts, &body, &options, NOW).unwrap()),
+        serde_json::to_value(v2::Request::from_http(&parts, &body, &options, NOW)).unwrap()
+    );
+}

@@ -833,6 +833,103 @@ mod borrowed {
         )
     }
 
+    fn opt(
+        out: &mut Vec<u8>,
+        first: &mut bool,
+        name: &str,
+        value: Option<&str>,
+    ) -> Result<(), serde_json::Error> {
+        key(out, first, name)?;
+        null_or(out, value, string)
+    }
+
+    /// `requestContext`, as `v1::RequestContext` serializes.
+    fn v1_context(out: &mut Vec<u8>, c: &v1::RequestContext) -> Result<(), serde_json::Error> {
+        let mut first = true;
+        out.push(b'{');
+        opt(out, &mut first, "accountId", c.account_id.as_deref())?;
+        opt(out, &mut first, "apiId", c.api_id.as_deref())?;
+        if let Some(authorizer) = &c.authorizer {
+            key(out, &mut first, "authorizer")?;
+            serde_json::to_writer(&mut *out, authorizer)?;
+        }
+        opt(out, &mut first, "domainName", c.domain_name.as_deref())?;
+        opt(out, &mut first, "domainPrefix", c.domain_prefix.as_deref())?;
+        opt(
+            out,
+            &mut first,
+            "extendedRequestId",
+            c.extended_request_id.as_deref(),
+        )?;
+        key(out, &mut first, "httpMethod")?;
+        string(out, &c.http_method)?;
+        key(out, &mut first, "identity")?;
+        {
+            let i = &c.identity;
+            let mut first = true;
+            out.push(b'{');
+            opt(out, &mut first, "accessKey", i.access_key.as_deref())?;
+            opt(out, &mut first, "accountId", i.account_id.as_deref())?;
+            opt(out, &mut first, "apiKey", i.api_key.as_deref())?;
+            opt(out, &mut first, "apiKeyId", i.api_key_id.as_deref())?;
+            opt(out, &mut first, "caller", i.caller.as_deref())?;
+            if let Some(cert) = &i.client_cert {
+                key(out, &mut first, "clientCert")?;
+                serde_json::to_writer(&mut *out, cert)?;
+            }
+            opt(
+                out,
+                &mut first,
+                "cognitoAuthenticationProvider",
+                i.cognito_authentication_provider.as_deref(),
+            )?;
+            opt(
+                out,
+                &mut first,
+                "cognitoAuthenticationType",
+                i.cognito_authentication_type.as_deref(),
+            )?;
+            opt(
+                out,
+                &mut first,
+                "cognitoIdentityId",
+                i.cognito_identity_id.as_deref(),
+            )?;
+            opt(
+                out,
+                &mut first,
+                "cognitoIdentityPoolId",
+                i.cognito_identity_pool_id.as_deref(),
+            )?;
+            opt(
+                out,
+                &mut first,
+                "principalOrgId",
+                i.principal_org_id.as_deref(),
+            )?;
+            opt(out, &mut first, "sourceIp", i.source_ip.as_deref())?;
+            opt(out, &mut first, "user", i.user.as_deref())?;
+            opt(out, &mut first, "userAgent", i.user_agent.as_deref())?;
+            opt(out, &mut first, "userArn", i.user_arn.as_deref())?;
+            out.push(b'}');
+        }
+        opt(out, &mut first, "path", c.path.as_deref())?;
+        opt(out, &mut first, "protocol", c.protocol.as_deref())?;
+        opt(out, &mut first, "requestId", c.request_id.as_deref())?;
+        opt(out, &mut first, "requestTime", c.request_time.as_deref())?;
+        key(out, &mut first, "requestTimeEpoch")?;
+        out.extend_from_slice(c.request_time_epoch.to_string().as_bytes());
+        opt(out, &mut first, "resourceId", c.resource_id.as_deref())?;
+        opt(out, &mut first, "resourcePath", c.resource_path.as_deref())?;
+        opt(out, &mut first, "stage", c.stage.as_deref())?;
+        if let Some(name) = &c.operation_name {
+            key(out, &mut first, "operationName")?;
+            string(out, name)?;
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
     impl V1<'_> {
         pub(super) fn write(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
             let mut first = true;
@@ -909,7 +1006,7 @@ mod borrowed {
             key(out, &mut first, "stageVariables")?;
             null_or(out, self.stage_variables, string_map)?;
             key(out, &mut first, "requestContext")?;
-            serde_json::to_writer(&mut *out, &self.request_context)?;
+            v1_context(out, &self.request_context)?;
             key(out, &mut first, "body")?;
             null_or(out, self.body.as_deref(), string)?;
             key(out, &mut first, "isBase64Encoded")?;
