@@ -74,6 +74,26 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Performance
+//!
+//! [`v1::Request::json_from_http`] and [`v2::Request::json_from_http`] write
+//! the event's JSON straight from the request, without building the owned
+//! event; [`LambdaIntegration`](crate::integration::LambdaIntegration) uses
+//! them. Header and query text that needs no escaping (nearly all) is
+//! copied whole. A typical 3.3 KB 1.0 round trip (request → event JSON →
+//! answer → response) costs about half of the same trip through
+//! `aws_lambda_events` types, a 2.0 one about 0.6×; 1.0 events parse 2.5×
+//! faster than with `aws_lambda_events` (`benches/events.rs`).
+//!
+//! # Security
+//!
+//! A function's answer is untrusted: reading it never panics, header names
+//! and values HTTP cannot carry are dropped, as are `Content-Length`,
+//! `Transfer-Encoding` and other hop-by-hop headers, and
+//! [`ResponseError`]'s text (which may quote the answer) is for logs only.
+//! The source IP is taken from the connection (a `SocketAddr` / `IpAddr`
+//! extension), never from `X-Forwarded-For`.
+//!
 //! # Normalisations
 //!
 //! Parsing then serializing an AWS sample gives the same JSON except that
