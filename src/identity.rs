@@ -19,6 +19,7 @@
 //! to make it optional.
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use http::{Extensions, HeaderMap, HeaderName};
@@ -122,6 +123,25 @@ impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The address of the peer that sent the request, as the server recorded it:
+/// axum's `ConnectInfo<SocketAddr>` (feature `axum`, with
+/// `into_make_service_with_connect_info`), or a `SocketAddr` or `IpAddr`
+/// request extension (what a hyper server loop can insert).
+///
+/// This is the TCP peer. `X-Forwarded-For` is not read here: only layers
+/// configured with trusted proxies may believe it.
+#[must_use]
+pub fn peer_ip(extensions: &Extensions) -> Option<IpAddr> {
+    #[cfg(feature = "axum")]
+    if let Some(info) = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>() {
+        return Some(info.0.ip());
+    }
+    extensions
+        .get::<SocketAddr>()
+        .map(SocketAddr::ip)
+        .or_else(|| extensions.get::<IpAddr>().copied())
 }
 
 /// The claims of a verified JWT and the scopes it grants, inserted by the JWT
@@ -488,6 +508,24 @@ mod tests {
             "a%2Fb%3Fc%23d"
         );
         assert_eq!(RequestId::parse("a:b").unwrap().as_uri_reference(), "a%3Ab");
+    }
+
+    #[test]
+    fn peer_ip_reads_socket_addr_and_ip_addr_extensions() {
+        let mut extensions = Extensions::new();
+        assert_eq!(peer_ip(&extensions), None);
+        extensions.insert(IpAddr::from([10, 0, 0, 1]));
+        assert_eq!(peer_ip(&extensions), Some(IpAddr::from([10, 0, 0, 1])));
+        extensions.insert(SocketAddr::from(([192, 0, 2, 7], 443)));
+        assert_eq!(peer_ip(&extensions), Some(IpAddr::from([192, 0, 2, 7])));
+        #[cfg(feature = "axum")]
+        {
+            extensions.insert(axum::extract::ConnectInfo(SocketAddr::from((
+                [198, 51, 100, 1],
+                80,
+            ))));
+            assert_eq!(peer_ip(&extensions), Some(IpAddr::from([198, 51, 100, 1])));
+        }
     }
 
     #[test]

@@ -61,6 +61,8 @@
 //! | request validation | [`validate`] | `validate` | 400 `BAD_REQUEST_PARAMETERS` / `BAD_REQUEST_BODY`, 413 `REQUEST_TOO_LARGE`, 415 `UNSUPPORTED_MEDIA_TYPE` |
 //! | token-bucket throttling | [`throttle`] | `throttle` | 429 `THROTTLED` with `Retry-After` and `RateLimit` headers |
 //! | API keys, usage plans, quotas | [`usage_plan`] | `usage-plan` | 403 `INVALID_API_KEY`, 429 `THROTTLED`, 429 `QUOTA_EXCEEDED` |
+//! | Lambda proxy payloads 1.0 / 2.0, WebSocket events | [`events`] | `events` | — |
+//! | Lambda proxy integration | [`integration`] | `integration` | 413 `REQUEST_TOO_LARGE`, 502/500 `INTEGRATION_FAILURE`, 504 `INTEGRATION_TIMEOUT` / `INTEGRATION_FAILURE` |
 //! | RFC 9457 errors | [`problem`] | always | — |
 //! | access logs (`$context` variables) | `access_log` | `access-log` | — |
 //! | API Gateway metrics | `metrics` | `metrics` | — |
@@ -102,6 +104,9 @@ pub mod access_log;
 pub mod body;
 pub mod clock;
 mod error;
+#[cfg(feature = "events")]
+#[cfg_attr(docsrs, doc(cfg(feature = "events")))]
+pub mod events;
 pub mod future;
 pub mod identity;
 #[cfg(feature = "integration")]

@@ -1,6 +1,6 @@
 use std::fmt::{self, Write as _};
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -289,7 +289,7 @@ where
             user_agent: needs.user_agent.then(|| header(USER_AGENT)).flatten(),
             source_ip: needs
                 .source_ip
-                .then(|| source_ip(request.extensions()))
+                .then(|| crate::identity::peer_ip(request.extensions()))
                 .flatten(),
             start: self.shared.clock.now(),
             unix_time: self.shared.clock.unix_time(),
@@ -442,16 +442,6 @@ fn protocol(version: Version) -> &'static str {
         Version::HTTP_3 => "HTTP/3.0",
         _ => "HTTP/1.1",
     }
-}
-
-/// The peer address a server recorded: axum's `ConnectInfo<SocketAddr>` or a
-/// plain `SocketAddr` extension.
-fn source_ip(extensions: &http::Extensions) -> Option<IpAddr> {
-    #[cfg(feature = "axum")]
-    if let Some(info) = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>() {
-        return Some(info.0.ip());
-    }
-    extensions.get::<SocketAddr>().map(SocketAddr::ip)
 }
 
 /// Appends `value` escaped as JSON string content, cut at [`MAX_VALUE_LEN`].

@@ -660,8 +660,10 @@ impl Rejection {
         self
     }
 
-    /// The status to use when no customisation sets one and the type has no
-    /// default (`DEFAULT_4XX`, `DEFAULT_5XX`). Ignored otherwise.
+    /// The status of this occurrence, when it differs from the type's
+    /// built-in default (API Gateway answers a malformed Lambda proxy response
+    /// with `INTEGRATION_FAILURE` as 502, for example) or the type has none
+    /// (`DEFAULT_4XX`, `DEFAULT_5XX`). A customised status still wins.
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = Some(status);
         self
@@ -815,8 +817,8 @@ impl GatewayResponses {
     fn status_of(rejection: &Rejection, effective: Option<&GatewayResponse>) -> StatusCode {
         effective
             .and_then(|e| e.status)
-            .or(rejection.response_type.default_status())
             .or(rejection.status)
+            .or(rejection.response_type.default_status())
             .unwrap_or(match rejection.response_type {
                 GatewayResponseType::Default5xx => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::BAD_REQUEST,

@@ -381,3 +381,25 @@ fn gateway_responses_load_from_api_gateway_vocabulary() {
         serde_json::from_value(json!({"responses": {"THROTTLED": {"statusCode": 200}}})).unwrap();
     assert!(GatewayResponses::try_from(bad_status).is_err());
 }
+
+#[test]
+fn occurrence_status_overrides_the_default_but_not_a_customisation() {
+    let rejection = Rejection::new(GatewayResponseType::IntegrationFailure)
+        .with_status(StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        GatewayResponses::default().status(&rejection),
+        StatusCode::BAD_GATEWAY
+    );
+    let customised = GatewayResponses::builder()
+        .response(
+            GatewayResponseType::IntegrationFailure,
+            GatewayResponse::new()
+                .status(StatusCode::SERVICE_UNAVAILABLE)
+                .unwrap(),
+        )
+        .build();
+    assert_eq!(
+        customised.status(&rejection),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}

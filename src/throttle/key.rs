@@ -1,7 +1,7 @@
 //! Whose bucket a request takes a token from.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -319,17 +319,12 @@ impl ExtractKey for SourceIp {
     }
 }
 
-fn peer_ip(extensions: &Extensions) -> Option<IpAddr> {
-    #[cfg(feature = "axum")]
-    if let Some(info) = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>() {
-        return Some(info.0.ip());
-    }
-    extensions.get::<SocketAddr>().map(SocketAddr::ip)
-}
+use crate::identity::peer_ip;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
 
     fn request(peer: &str, xff: Option<&str>) -> http::Request<()> {
         let mut builder = http::Request::get("/");

@@ -1,0 +1,96 @@
+//! API Gateway's request time: Common Log Format, UTC
+//! (`04/Mar/2020:19:15:17 +0000`).
+//!
+//! A civil-date routine (Howard Hinnant's `civil_from_days`) rather than a
+//! date crate: the one format we write needs twenty lines, not a dependency.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Unix time as `dd/Mon/yyyy:HH:MM:SS +0000`.
+pub(crate) fn common_log_format(unix: Duration) -> String {
+    let secs = i64::try_from(unix.as_secs()).unwrap_or(i64::MAX);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    let mut out = String::with_capacity(26);
+    let _ = write!(
+        out,
+        "{day:02}/{}/{year:04}:{:02}:{:02}:{:02} +0000",
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    );
+    out
+}
+
+/// Unix time in milliseconds, as `requestTimeEpoch` / `timeEpoch`.
+pub(crate) fn epoch_millis(unix: Duration) -> i64 {
+    i64::try_from(unix.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Days since 1970-01-01 to (year, month 1..=12, day 1..=31), proleptic Gregorian.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11]
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    // Both are in range by construction.
+    (year, month as u32, day as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> String {
+        common_log_format(Duration::from_secs(secs))
+    }
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(at(0), "01/Jan/1970:00:00:00 +0000");
+        assert_eq!(at(1_583_348_638), "04/Mar/2020:19:03:58 +0000");
+        assert_eq!(at(1_700_000_000), "14/Nov/2023:22:13:20 +0000");
+        // Leap days and century rules.
+        assert_eq!(at(951_782_400), "29/Feb/2000:00:00:00 +0000");
+        assert_eq!(at(1_709_251_199), "29/Feb/2024:23:59:59 +0000");
+        assert_eq!(at(4_107_542_400), "01/Mar/2100:00:00:00 +0000");
+    }
+
+    #[test]
+    fn every_day_follows_the_previous_one() {
+        // Walk 1970..2200 day by day: dates must be consecutive.
+        let mut previous = civil_from_days(0);
+        for days in 1..84_000 {
+            let (y, m, d) = civil_from_days(days);
+            let (py, pm, pd) = previous;
+            let next_day = y == py && m == pm && d == pd + 1;
+            let next_month = y == py && m == pm + 1 && d == 1 && pd >= 28;
+            let next_year = y == py + 1 && m == 1 && d == 1 && pm == 12 && pd == 31;
+            assert!(
+                next_day || next_month || next_year,
+                "{previous:?} -> {:?}",
+                (y, m, d)
+            );
+            previous = (y, m, d);
+        }
+    }
+
+    #[test]
+    fn epoch_millis_keeps_milliseconds() {
+        assert_eq!(
+            epoch_millis(Duration::from_millis(1_583_348_638_390)),
+            1_583_348_638_390
+        );
+    }
+}
