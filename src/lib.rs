@@ -94,11 +94,17 @@
 pub mod body;
 pub mod clock;
 mod error;
+#[cfg(feature = "events")]
+#[cfg_attr(docsrs, doc(cfg(feature = "events")))]
+pub mod events;
 pub mod future;
 pub mod identity;
 #[cfg(feature = "integration")]
 #[cfg_attr(docsrs, doc(cfg(feature = "integration")))]
 pub mod integration;
+#[cfg(feature = "lambda-authorizer")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lambda-authorizer")))]
+pub mod lambda_authorizer;
 pub mod problem;
 pub mod route;
 
