@@ -268,7 +268,16 @@ pub struct RequestContextV1 {
     /// The request time, Unix milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_time_epoch: Option<i64>,
-    /// WebSocket: the route key (`$connect`).
+    /// HTTP APIs: the HTTP request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<Http>,
+    /// HTTP APIs: the request time, CLF.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    /// HTTP APIs: the request time, Unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_epoch: Option<i64>,
+    /// HTTP APIs and WebSocket: the route key (`GET /pets`, `$connect`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_key: Option<String>,
     /// WebSocket: the event type (`CONNECT`).

@@ -164,6 +164,26 @@ impl EventInput<'_> {
     }
 }
 
+/// The route key, `$default` when no route matched.
+fn route_key_of(route: Option<&RouteMatch>) -> String {
+    route.map_or_else(|| "$default".to_owned(), |r| r.route_key().to_string())
+}
+
+/// `requestContext.http`.
+fn http_of(parts: &Parts) -> Http {
+    Http {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        protocol: protocol(parts.version).to_owned(),
+        source_ip: source_ip(parts).unwrap_or_default(),
+        user_agent: parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .map(|ua| String::from_utf8_lossy(ua.as_bytes()).into_owned())
+            .unwrap_or_default(),
+    }
+}
+
 /// A REST `TOKEN` event.
 pub(crate) fn token_event(input: EventInput<'_>) -> TokenRequest {
     TokenRequest {
@@ -200,6 +220,8 @@ pub(crate) fn request_v1_event(input: EventInput<'_>, http_api: bool) -> Request
         .then(|| input.identity_values.join(","));
     let path = parts.uri.path().to_owned();
     let stage = input.env.stage.to_owned();
+    let http = http_api.then(|| http_of(parts));
+    let route_key = http_api.then(|| route_key_of(input.route));
     let request_context = RequestContextV1 {
         path: Some(format!("/{stage}{path}")),
         account_id: Some(input.env.account_id.to_owned()),
@@ -225,6 +247,10 @@ pub(crate) fn request_v1_event(input: EventInput<'_>, http_api: bool) -> Request
         protocol: Some(protocol(parts.version).to_owned()),
         request_time: Some(clf_time(input.unix_time)),
         request_time_epoch: Some(input.time_epoch_millis()),
+        time: http_api.then(|| clf_time(input.unix_time)),
+        time_epoch: http_api.then(|| input.time_epoch_millis()),
+        http,
+        route_key,
         ..RequestContextV1::default()
     };
     RequestV1 {
@@ -282,9 +308,7 @@ pub(crate) fn request_v2_event(input: EventInput<'_>) -> RequestV2 {
             })
             .or_insert_with(|| value.into_owned());
     }
-    let route_key = input
-        .route
-        .map_or_else(|| "$default".to_owned(), |r| r.route_key().to_string());
+    let route_key = route_key_of(input.route);
     let raw_path = parts.uri.path().to_owned();
     RequestV2 {
         version: "2.0".to_owned(),
@@ -292,7 +316,7 @@ pub(crate) fn request_v2_event(input: EventInput<'_>) -> RequestV2 {
         identity_source: (!input.identity_values.is_empty())
             .then(|| input.identity_values.clone()),
         route_key: route_key.clone(),
-        raw_path: raw_path.clone(),
+        raw_path,
         raw_query_string: parts.uri.query().unwrap_or("").to_owned(),
         cookies: (!cookies.is_empty()).then_some(cookies),
         headers: Some(headers),
@@ -303,17 +327,7 @@ pub(crate) fn request_v2_event(input: EventInput<'_>) -> RequestV2 {
             authentication: None,
             domain_name: domain_name(parts).unwrap_or_default().to_owned(),
             domain_prefix: input.domain_prefix().unwrap_or_default(),
-            http: Http {
-                method: parts.method.as_str().to_owned(),
-                path: raw_path,
-                protocol: protocol(parts.version).to_owned(),
-                source_ip: source_ip(parts).unwrap_or_default(),
-                user_agent: parts
-                    .headers
-                    .get(http::header::USER_AGENT)
-                    .map(|ua| String::from_utf8_lossy(ua.as_bytes()).into_owned())
-                    .unwrap_or_default(),
-            },
+            http: http_of(parts),
             request_id: input.request_id.to_owned(),
             route_key,
             stage: input.env.stage.to_owned(),
