@@ -77,7 +77,8 @@ fn layer_builder<A: Authorize>(authorizer: A) -> LambdaAuthorizerCacheLayerBuild
         .stage("prod")
 }
 
-type Backend = tower::util::BoxCloneService<Request<Full<Bytes>>, Response<Full<Bytes>>, Infallible>;
+type Backend =
+    tower::util::BoxCloneService<Request<Full<Bytes>>, Response<Full<Bytes>>, Infallible>;
 
 /// A backend that echoes the principal it was given and counts requests.
 fn backend(hits: Arc<AtomicUsize>) -> Backend {
@@ -280,15 +281,16 @@ async fn rest_request_authorizer_without_caching_calls_even_with_a_source_missin
 #[tokio::test]
 async fn http_api_authorizer_missing_source_is_401_even_without_caching() {
     let calls = Calls::default();
-    let layer = layer_builder(calls.authorizer(|_: &AuthorizerRequest| {
-        Ok::<_, AuthorizeError>(SimpleResponse::authorized())
-    }))
-    .identity_source("$request.header.X-User")
-    .payload_format_version(PayloadFormatVersion::V2)
-    .simple_responses(true)
-    .ttl(Duration::ZERO)
-    .build()
-    .unwrap();
+    let layer =
+        layer_builder(calls.authorizer(|_: &AuthorizerRequest| {
+            Ok::<_, AuthorizeError>(SimpleResponse::authorized())
+        }))
+        .identity_source("$request.header.X-User")
+        .payload_format_version(PayloadFormatVersion::V2)
+        .simple_responses(true)
+        .ttl(Duration::ZERO)
+        .build()
+        .unwrap();
     let service = layer.layer(backend(Arc::default()));
     let answer = send(&service, get("/pets").body(Full::default()).unwrap()).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
@@ -431,7 +433,10 @@ async fn a_deny_is_cached_and_answers_403_explicit_deny() {
     for _ in 0..2 {
         let answer = send(&service, with_token("/pets", "tok")).await;
         assert_eq!(answer.status, StatusCode::FORBIDDEN);
-        assert_eq!(answer.rejection, Some(LambdaAuthorizerRejection::ExplicitDeny));
+        assert_eq!(
+            answer.rejection,
+            Some(LambdaAuthorizerRejection::ExplicitDeny)
+        );
         assert_eq!(
             answer.json(),
             json!({"message": "User is not authorized to access this resource with an explicit deny"})
@@ -460,7 +465,10 @@ async fn a_cached_allow_for_one_method_does_not_open_another() {
     );
     let beta = send(&service, with_token("/beta", "tok")).await;
     assert_eq!(beta.status, StatusCode::FORBIDDEN);
-    assert_eq!(beta.rejection, Some(LambdaAuthorizerRejection::ImplicitDeny));
+    assert_eq!(
+        beta.rejection,
+        Some(LambdaAuthorizerRejection::ImplicitDeny)
+    );
     assert_eq!(
         beta.json(),
         json!({"message": "User is not authorized to access this resource"})
@@ -509,7 +517,10 @@ async fn unauthorized_answers_401_and_is_not_cached() {
     for _ in 0..2 {
         let answer = send(&service, with_token("/pets", "tok")).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(answer.rejection, Some(LambdaAuthorizerRejection::Unauthorized));
+        assert_eq!(
+            answer.rejection,
+            Some(LambdaAuthorizerRejection::Unauthorized)
+        );
         assert_eq!(answer.json(), json!({"message": "Unauthorized"}));
     }
     assert_eq!(calls.count(), 2);
@@ -576,7 +587,9 @@ async fn nested_context_values_in_payload_1_0_answer_500_and_are_not_cached() {
         let calls = Calls::default();
         let value = nested.clone();
         let layer = layer_builder(calls.authorizer(move |_: &AuthorizerRequest| {
-            Ok::<_, AuthorizeError>(IamPolicyResponse::allow("p", "*").with_context("bad", value.clone()))
+            Ok::<_, AuthorizeError>(
+                IamPolicyResponse::allow("p", "*").with_context("bad", value.clone()),
+            )
         }))
         .token("Authorization")
         .build()
@@ -630,7 +643,10 @@ async fn a_simple_false_answers_403_and_is_cached() {
     for _ in 0..2 {
         let answer = send(&service, with_token("/pets", "tok")).await;
         assert_eq!(answer.status, StatusCode::FORBIDDEN);
-        assert_eq!(answer.rejection, Some(LambdaAuthorizerRejection::NotAuthorized));
+        assert_eq!(
+            answer.rejection,
+            Some(LambdaAuthorizerRejection::NotAuthorized)
+        );
         assert_eq!(answer.json(), json!({"message": "Forbidden"}));
     }
     assert_eq!(calls.count(), 1);
@@ -639,16 +655,20 @@ async fn a_simple_false_answers_403_and_is_cached() {
 #[tokio::test]
 async fn an_answer_in_the_wrong_format_is_500() {
     let calls = Calls::default();
-    let layer = layer_builder(calls.authorizer(|_: &AuthorizerRequest| {
-        Ok::<_, AuthorizeError>(SimpleResponse::authorized())
-    }))
-    .token("Authorization")
-    .build()
-    .unwrap();
+    let layer =
+        layer_builder(calls.authorizer(|_: &AuthorizerRequest| {
+            Ok::<_, AuthorizeError>(SimpleResponse::authorized())
+        }))
+        .token("Authorization")
+        .build()
+        .unwrap();
     let service = layer.layer(backend(Arc::default()));
     let answer = send(&service, with_token("/pets", "tok")).await;
     assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(answer.rejection, Some(LambdaAuthorizerRejection::InvalidResponse));
+    assert_eq!(
+        answer.rejection,
+        Some(LambdaAuthorizerRejection::InvalidResponse)
+    );
 }
 
 #[tokio::test]
@@ -699,7 +719,9 @@ async fn a_per_result_ttl_shortens_but_never_lengthens_the_configured_ttl() {
             Some("short") => Duration::from_secs(10),
             _ => Duration::from_secs(3600),
         };
-        Ok::<_, AuthorizeError>(AuthorizerResponse::from(IamPolicyResponse::allow("p", "*")).with_ttl(ttl))
+        Ok::<_, AuthorizeError>(
+            AuthorizerResponse::from(IamPolicyResponse::allow("p", "*")).with_ttl(ttl),
+        )
     }))
     .token("Authorization")
     .ttl(Duration::from_secs(60))
@@ -713,10 +735,18 @@ async fn a_per_result_ttl_shortens_but_never_lengthens_the_configured_ttl() {
     clock.advance(Duration::from_secs(10));
     send(&service, with_token("/", "short")).await;
     send(&service, with_token("/", "long")).await;
-    assert_eq!(calls.count(), 3, "the short entry expired, the long one did not");
+    assert_eq!(
+        calls.count(),
+        3,
+        "the short entry expired, the long one did not"
+    );
     clock.advance(Duration::from_secs(50));
     send(&service, with_token("/", "long")).await;
-    assert_eq!(calls.count(), 4, "the long entry expired at the configured 60 s");
+    assert_eq!(
+        calls.count(),
+        4,
+        "the long entry expired at the configured 60 s"
+    );
 }
 
 #[tokio::test]
@@ -772,7 +802,10 @@ async fn one_hundred_concurrent_misses_make_exactly_one_call() {
             Ok::<_, AuthorizeError>(IamPolicyResponse::allow("p", "*"))
         }
     };
-    let layer = layer_builder(authorizer).token("Authorization").build().unwrap();
+    let layer = layer_builder(authorizer)
+        .token("Authorization")
+        .build()
+        .unwrap();
     let service = layer.layer(backend(Arc::default()));
     let tasks: Vec<_> = (0..100)
         .map(|_| {
@@ -812,7 +845,10 @@ async fn a_waiter_whose_leader_is_cancelled_still_gets_the_answer() {
             Ok::<_, AuthorizeError>(IamPolicyResponse::allow("p", "*"))
         }
     };
-    let layer = layer_builder(authorizer).token("Authorization").build().unwrap();
+    let layer = layer_builder(authorizer)
+        .token("Authorization")
+        .build()
+        .unwrap();
     let service = layer.layer(backend(Arc::default()));
     let mut leader = Box::pin(service.clone().oneshot(with_token("/", "tok")));
     let mut waiter = Box::pin(service.clone().oneshot(with_token("/", "tok")));
@@ -835,7 +871,10 @@ async fn a_tower_service_is_an_authorizer_and_can_answer_unauthorized() {
             _ => Err(AuthorizeError::Unauthorized),
         }
     }));
-    let layer = layer_builder(authorizer).token("Authorization").build().unwrap();
+    let layer = layer_builder(authorizer)
+        .token("Authorization")
+        .build()
+        .unwrap();
     let service = layer.layer(backend(Arc::default()));
     let good = send(&service, with_token("/", "good")).await;
     assert_eq!(good.status, StatusCode::OK);
@@ -866,7 +905,10 @@ async fn invoke_function_error_exactly_unauthorized_is_401_and_anything_else_500
         ("boom", StatusCode::INTERNAL_SERVER_ERROR),
     ] {
         let authorizer = function(move |_| Err(InvokeError::Function(FunctionError::new(message))));
-        let layer = layer_builder(authorizer).token("Authorization").build().unwrap();
+        let layer = layer_builder(authorizer)
+            .token("Authorization")
+            .build()
+            .unwrap();
         let service = layer.layer(backend(Arc::default()));
         assert_eq!(
             send(&service, with_token("/", "t")).await.status,
@@ -921,7 +963,9 @@ async fn invoke_sends_the_request_2_0_event() {
     let record = seen.clone();
     let authorizer = function(move |event| {
         *record.lock().unwrap() = event;
-        Ok(Bytes::from_static(br#"{"isAuthorized":true,"context":{"k":"v"}}"#))
+        Ok(Bytes::from_static(
+            br#"{"isAuthorized":true,"context":{"k":"v"}}"#,
+        ))
     });
     let layer = layer_builder(authorizer)
         .identity_source("$request.header.Authorization")
@@ -1018,7 +1062,9 @@ fn configuration_errors_are_refused_at_build() {
     let cases: Vec<(&str, LambdaAuthorizerCacheLayerBuilder<_>)> = vec![
         (
             "ttl over 3600 s",
-            layer_builder(authorizer).token("A").ttl(Duration::from_secs(3601)),
+            layer_builder(authorizer)
+                .token("A")
+                .ttl(Duration::from_secs(3601)),
         ),
         (
             "caching without identity sources",
@@ -1145,26 +1191,70 @@ fn iam_evaluation_matches_the_table() {
     use PolicyDecision::{Allow, ExplicitDeny, ImplicitDeny};
     let table: Vec<(Vec<Statement>, String, PolicyDecision)> = vec![
         // The examples of the AWS documentation.
-        (vec![allow("arn:aws:execute-api:*:*:*")], arn("prod/GET/pets"), Allow),
+        (
+            vec![allow("arn:aws:execute-api:*:*:*")],
+            arn("prod/GET/pets"),
+            Allow,
+        ),
         (vec![allow(&arn("*"))], arn("test/POST/pets/1"), Allow),
         (vec![allow(&arn("test/*"))], arn("test/DELETE/a/b"), Allow),
         (vec![allow(&arn("test/*"))], arn("prod/GET/a"), ImplicitDeny),
         (vec![allow(&arn("*/GET/pets"))], arn("prod/GET/pets"), Allow),
-        (vec![allow(&arn("*/GET/pets"))], arn("prod/GET/pets/1"), ImplicitDeny),
-        (vec![allow(&arn("prod/GET/pets/a1b2"))], arn("prod/GET/pets/a1b2"), Allow),
-        (vec![allow(&arn("prod/GET/pets/a1b2"))], arn("prod/GET/pets/a1b3"), ImplicitDeny),
+        (
+            vec![allow(&arn("*/GET/pets"))],
+            arn("prod/GET/pets/1"),
+            ImplicitDeny,
+        ),
+        (
+            vec![allow(&arn("prod/GET/pets/a1b2"))],
+            arn("prod/GET/pets/a1b2"),
+            Allow,
+        ),
+        (
+            vec![allow(&arn("prod/GET/pets/a1b2"))],
+            arn("prod/GET/pets/a1b3"),
+            ImplicitDeny,
+        ),
         // Root resource: trailing slash.
         (vec![allow(&arn("prod/GET/"))], arn("prod/GET/"), Allow),
-        (vec![allow(&arn("prod/GET/"))], arn("prod/GET/x"), ImplicitDeny),
+        (
+            vec![allow(&arn("prod/GET/"))],
+            arn("prod/GET/x"),
+            ImplicitDeny,
+        ),
         // `?` is one character; case-sensitive.
-        (vec![allow(&arn("prod/GET/pets/?"))], arn("prod/GET/pets/7"), Allow),
-        (vec![allow(&arn("prod/GET/pets/?"))], arn("prod/GET/pets/77"), ImplicitDeny),
-        (vec![allow(&arn("prod/get/pets"))], arn("prod/GET/pets"), ImplicitDeny),
+        (
+            vec![allow(&arn("prod/GET/pets/?"))],
+            arn("prod/GET/pets/7"),
+            Allow,
+        ),
+        (
+            vec![allow(&arn("prod/GET/pets/?"))],
+            arn("prod/GET/pets/77"),
+            ImplicitDeny,
+        ),
+        (
+            vec![allow(&arn("prod/get/pets"))],
+            arn("prod/GET/pets"),
+            ImplicitDeny,
+        ),
         // `*` crosses `/` and `:`.
-        (vec![allow("arn:aws:execute-api:*")], arn("prod/GET/a/b/c"), Allow),
+        (
+            vec![allow("arn:aws:execute-api:*")],
+            arn("prod/GET/a/b/c"),
+            Allow,
+        ),
         // Explicit deny wins whatever the order.
-        (vec![allow("*"), deny(&arn("prod/DELETE/*"))], arn("prod/DELETE/x"), ExplicitDeny),
-        (vec![deny(&arn("prod/DELETE/*")), allow("*")], arn("prod/GET/x"), Allow),
+        (
+            vec![allow("*"), deny(&arn("prod/DELETE/*"))],
+            arn("prod/DELETE/x"),
+            ExplicitDeny,
+        ),
+        (
+            vec![deny(&arn("prod/DELETE/*")), allow("*")],
+            arn("prod/GET/x"),
+            Allow,
+        ),
         (vec![deny("*")], arn("prod/GET/x"), ExplicitDeny),
         // Actions: `execute-api:*` covers Invoke, another action does not.
         (vec![invoke_star], arn("prod/GET/x"), Allow),

@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use apigw::identity::AuthorizerContext;
 use apigw::integration::{FunctionError, Invoke, InvokeError, InvokeFuture};
-use apigw::lambda_authorizer::{InvokeAuthorizer, LambdaAuthorizerCacheLayer, LambdaAuthorizerRejection};
+use apigw::lambda_authorizer::{
+    InvokeAuthorizer, LambdaAuthorizerCacheLayer, LambdaAuthorizerRejection,
+};
 use axum::Router;
 use axum::routing::get;
 use bytes::Bytes;
@@ -83,18 +85,19 @@ async fn lambda_server(calls: Arc<AtomicUsize>) -> SocketAddr {
             };
             let calls = calls.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                    let calls = calls.clone();
-                    async move {
-                        calls.fetch_add(1, Ordering::SeqCst);
-                        let path = request.uri().path().to_owned();
-                        let event: Value = serde_json::from_slice(
-                            &request.into_body().collect().await.unwrap().to_bytes(),
-                        )
-                        .unwrap_or(Value::Null);
-                        Ok::<_, Infallible>(answer(&path, &event))
-                    }
-                });
+                let service =
+                    hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                        let calls = calls.clone();
+                        async move {
+                            calls.fetch_add(1, Ordering::SeqCst);
+                            let path = request.uri().path().to_owned();
+                            let event: Value = serde_json::from_slice(
+                                &request.into_body().collect().await.unwrap().to_bytes(),
+                            )
+                            .unwrap_or(Value::Null);
+                            Ok::<_, Infallible>(answer(&path, &event))
+                        }
+                    });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
@@ -143,10 +146,7 @@ fn answer(path: &str, event: &Value) -> Response<Full<Bytes>> {
             false,
         ),
         "garbage" => reply(json!({"isAuthorized": "yes"}), false),
-        "crash" => reply(
-            json!({"errorMessage": "boom", "errorType": "Error"}),
-            true,
-        ),
+        "crash" => reply(json!({"errorMessage": "boom", "errorType": "Error"}), true),
         _ => reply(
             json!({"errorMessage": "Unauthorized", "errorType": "Error"}),
             true,

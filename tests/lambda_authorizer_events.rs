@@ -34,8 +34,8 @@ fn samples() -> Vec<(PathBuf, &'static str)> {
     );
     let mut samples = Vec::new();
     for source in ["aws-lambda-go", "aws-lambda-rust-runtime"] {
-        let entries = std::fs::read_dir(dir.join(source))
-            .unwrap_or_else(|e| panic!("{source}: {e}"));
+        let entries =
+            std::fs::read_dir(dir.join(source)).unwrap_or_else(|e| panic!("{source}: {e}"));
         for entry in entries {
             let path = entry.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();

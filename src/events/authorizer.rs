@@ -51,6 +51,9 @@ pub const POLICY_VERSION: &str = "2012-10-17";
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 #[non_exhaustive]
+// One event per authorizer call; boxing the variants would only make them
+// harder to match on.
+#[allow(clippy::large_enum_variant)]
 pub enum AuthorizerRequest {
     /// A REST `TOKEN` authorizer's request.
     Token(TokenRequest),

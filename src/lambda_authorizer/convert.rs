@@ -36,10 +36,13 @@ pub(crate) fn joined_header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Op
 
 /// The decoded `name=value` pairs of a query string (`+` is a space).
 pub(crate) fn query_pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
-    query.split('&').filter(|pair| !pair.is_empty()).map(|pair| {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (decode_component(name), decode_component(value))
-    })
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode_component(name), decode_component(value))
+        })
 }
 
 fn decode_component(component: &str) -> Cow<'_, str> {
@@ -216,8 +219,8 @@ pub(crate) fn request_v1_event(input: EventInput<'_>, http_api: bool) -> Request
             .or_default()
             .push(value.into_owned());
     }
-    let joined = (http_api && !input.identity_values.is_empty())
-        .then(|| input.identity_values.join(","));
+    let joined =
+        (http_api && !input.identity_values.is_empty()).then(|| input.identity_values.join(","));
     let path = parts.uri.path().to_owned();
     let stage = input.env.stage.to_owned();
     let http = http_api.then(|| http_of(parts));
@@ -313,8 +316,7 @@ pub(crate) fn request_v2_event(input: EventInput<'_>) -> RequestV2 {
     RequestV2 {
         version: "2.0".to_owned(),
         kind: "REQUEST".to_owned(),
-        identity_source: (!input.identity_values.is_empty())
-            .then(|| input.identity_values.clone()),
+        identity_source: (!input.identity_values.is_empty()).then(|| input.identity_values.clone()),
         route_key: route_key.clone(),
         raw_path,
         raw_query_string: parts.uri.query().unwrap_or("").to_owned(),

@@ -90,8 +90,7 @@ impl LambdaAuthorizerRejection {
     /// The rejection rendered through `GatewayResponses`. 401s carry
     /// `www_authenticate`.
     pub(crate) fn rejection(self, www_authenticate: &HeaderValue) -> Rejection {
-        let rejection =
-            Rejection::new(self.response_type()).with_problem_type(self.problem_type());
+        let rejection = Rejection::new(self.response_type()).with_problem_type(self.problem_type());
         match self {
             Self::MissingIdentitySource | Self::IdentityValidationFailed | Self::Unauthorized => {
                 rejection.with_header(WWW_AUTHENTICATE, www_authenticate.clone())

@@ -92,7 +92,10 @@ pub(crate) fn parse_answer(answer: &[u8]) -> Result<AuthorizerResponse, Authoriz
         if !is_authorized.is_boolean() {
             return malformed("isAuthorized is not a JSON boolean");
         }
-        if !matches!(object.get("context"), None | Some(Value::Object(_) | Value::Null)) {
+        if !matches!(
+            object.get("context"),
+            None | Some(Value::Object(_) | Value::Null)
+        ) {
             return malformed("context is not an object");
         }
         return serde_json::from_value::<SimpleResponse>(Value::Object(object))
@@ -132,7 +135,10 @@ mod tests {
             "not json",
         ] {
             assert!(
-                matches!(parse_answer(answer.as_bytes()), Err(AuthorizeError::Malformed(_))),
+                matches!(
+                    parse_answer(answer.as_bytes()),
+                    Err(AuthorizeError::Malformed(_))
+                ),
                 "{answer}"
             );
         }

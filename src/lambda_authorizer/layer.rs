@@ -387,11 +387,11 @@ impl<A: Authorize> LambdaAuthorizerCacheLayerBuilder<A> {
                     "identityValidationExpression applies to TOKEN authorizers only",
                 ));
             }
-            Some(expression) => Some(
-                regex::Regex::new(&format!("^(?:{expression})$")).map_err(|error| {
+            Some(expression) => Some(regex::Regex::new(&format!("^(?:{expression})$")).map_err(
+                |error| {
                     ConfigError::new(format!("identityValidationExpression is invalid: {error}"))
-                })?,
-            ),
+                },
+            )?),
             None => None,
         };
         for (what, value) in [

@@ -234,10 +234,10 @@ impl<A: Authorize> Shared<A> {
         for source in &settings.sources {
             match source.resolve(parts, route, &env) {
                 Some(value) if !value.is_empty() => {
-                    if let Some(regex) = &settings.validation {
-                        if !regex.is_match(&value) {
-                            return Err(LambdaAuthorizerRejection::IdentityValidationFailed);
-                        }
+                    if let Some(regex) = &settings.validation
+                        && !regex.is_match(&value)
+                    {
+                        return Err(LambdaAuthorizerRejection::IdentityValidationFailed);
                     }
                     CacheKey::encode(&mut key, &value);
                 }
@@ -270,7 +270,12 @@ impl<A: Authorize> Shared<A> {
     }
 
     /// The authorizer event for this request.
-    fn event(&self, parts: &Parts, route: Option<&RouteMatch>, request_id: &str) -> AuthorizerRequest {
+    fn event(
+        &self,
+        parts: &Parts,
+        route: Option<&RouteMatch>,
+        request_id: &str,
+    ) -> AuthorizerRequest {
         let settings = &self.settings;
         let env = settings.env(route);
         let identity_values = settings
@@ -448,20 +453,20 @@ where
             }
         };
 
-        if shared.settings.caching() {
-            if let Some(decision) = shared.cache.get(&key, shared.settings.clock.now()) {
-                let verdict = shared.judge(&decision, &parts, route.as_ref());
-                return match verdict {
-                    Ok(()) => {
-                        parts.extensions.insert(decision.context.clone());
-                        ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)))
-                    }
-                    Err(kind) => {
-                        let request = Request::from_parts(parts, body);
-                        ResponseFuture::ready(shared.reject(kind, &request))
-                    }
-                };
-            }
+        if shared.settings.caching()
+            && let Some(decision) = shared.cache.get(&key, shared.settings.clock.now())
+        {
+            let verdict = shared.judge(&decision, &parts, route.as_ref());
+            return match verdict {
+                Ok(()) => {
+                    parts.extensions.insert(decision.context.clone());
+                    ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)))
+                }
+                Err(kind) => {
+                    let request = Request::from_parts(parts, body);
+                    ResponseFuture::ready(shared.reject(kind, &request))
+                }
+            };
         }
 
         // A miss: build the event now, await the authorizer in a boxed future.
