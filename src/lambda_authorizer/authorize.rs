@@ -180,10 +180,9 @@ impl AuthorizeError {
 /// use apigw::lambda_authorizer::ServiceAuthorizer;
 ///
 /// let authorizer = ServiceAuthorizer::new(tower::service_fn(|request: AuthorizerRequest| async move {
-///     Ok::<_, std::convert::Infallible>(SimpleResponse {
-///         is_authorized: request.header("x-api-token") == Some("open sesame"),
-///         ..Default::default()
-///     })
+///     let mut answer = SimpleResponse::default();
+///     answer.is_authorized = request.header("x-api-token") == Some("open sesame");
+///     Ok::<_, std::convert::Infallible>(answer)
 /// }));
 /// # let _ = authorizer;
 /// ```
