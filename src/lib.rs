@@ -63,6 +63,7 @@
 //! | API keys, usage plans, quotas | [`usage_plan`] | `usage-plan` | 403 `INVALID_API_KEY`, 429 `THROTTLED`, 429 `QUOTA_EXCEEDED` |
 //! | Lambda proxy payloads 1.0 / 2.0, WebSocket events | [`events`] | `events` | — |
 //! | Lambda proxy integration | [`integration`] | `integration` | 413 `REQUEST_TOO_LARGE`, 502/500 `INTEGRATION_FAILURE`, 504 `INTEGRATION_TIMEOUT` / `INTEGRATION_FAILURE` |
+//! | custom (Lambda) authorizer with result cache | [`lambda_authorizer`] | `lambda-authorizer` | 401 `UNAUTHORIZED`, 403 `ACCESS_DENIED`, 500 `AUTHORIZER_CONFIGURATION_ERROR` |
 //! | RFC 9457 errors | [`problem`] | always | — |
 //! | access logs (`$context` variables) | `access_log` | `access-log` | — |
 //! | API Gateway metrics | `metrics` | `metrics` | — |
@@ -112,6 +113,9 @@ pub mod identity;
 #[cfg(feature = "integration")]
 #[cfg_attr(docsrs, doc(cfg(feature = "integration")))]
 pub mod integration;
+#[cfg(feature = "lambda-authorizer")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lambda-authorizer")))]
+pub mod lambda_authorizer;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;

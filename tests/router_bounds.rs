@@ -65,6 +65,27 @@ fn layers_fit_router_layer_and_route_layer() {
             .route("/", get(|| async {}))
             .route_layer(plans());
     }
+    #[cfg(feature = "lambda-authorizer")]
+    {
+        let authorizer = || {
+            apigw::lambda_authorizer::LambdaAuthorizerCacheLayer::builder(
+                |_: apigw::events::authorizer::AuthorizerRequest| async {
+                    Ok(apigw::events::authorizer::SimpleResponse::authorized())
+                },
+            )
+            .identity_source("$request.header.Authorization")
+            .payload_format_version(apigw::lambda_authorizer::PayloadFormatVersion::V2)
+            .simple_responses(true)
+            .build()
+            .unwrap()
+        };
+        let _: Router = Router::new()
+            .route("/", get(|| async {}))
+            .layer(authorizer());
+        let _: Router = Router::new()
+            .route("/", get(|| async {}))
+            .route_layer(authorizer());
+    }
 }
 
 #[test]
@@ -112,5 +133,16 @@ fn public_types_are_send_sync_and_layers_clone() {
         assert_send_sync_static::<apigw::throttle::ThrottleRejection>();
         assert_send_sync_static::<apigw::usage_plan::UsagePlanRejection>();
         assert_send_sync_static::<apigw::usage_plan::UsageReport>();
+    }
+    #[cfg(feature = "lambda-authorizer")]
+    {
+        type Authorizer = Box<dyn apigw::lambda_authorizer::Authorize>;
+        assert_send_sync_static::<apigw::lambda_authorizer::LambdaAuthorizerCacheLayer<Authorizer>>(
+        );
+        assert_clone::<apigw::lambda_authorizer::LambdaAuthorizerCacheLayer<Authorizer>>();
+        assert_send_sync_static::<apigw::lambda_authorizer::LambdaAuthorizerRejection>();
+        assert_send_sync_static::<apigw::lambda_authorizer::AuthorizeError>();
+        assert_send_sync_static::<apigw::lambda_authorizer::CacheKey>();
+        assert_send_sync_static::<apigw::events::authorizer::AuthorizerRequest>();
     }
 }

@@ -7,6 +7,7 @@
 //! | [`v1`] | [`v1::Request`], [`v1::Response`] | REST APIs; HTTP APIs with `payloadFormatVersion: "1.0"` |
 //! | [`v2`] | [`v2::Request`], [`v2::Response`] | HTTP APIs (format 2.0) |
 //! | [`websocket`] | [`websocket::Request`], [`websocket::Response`] | WebSocket APIs |
+//! | [`authorizer`] | TOKEN / REQUEST 1.0 and REQUEST 2.0 requests, IAM policy and simple responses | custom (Lambda) authorizers |
 //!
 //! # Request → event
 //!
@@ -114,6 +115,7 @@
 //! deserializes with `aws_lambda_events`, and `lambda_http` turns it into
 //! the original request (tested).
 
+pub mod authorizer;
 mod common;
 mod request;
 mod response;
