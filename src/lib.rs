@@ -99,6 +99,9 @@ pub mod identity;
 #[cfg(feature = "integration")]
 #[cfg_attr(docsrs, doc(cfg(feature = "integration")))]
 pub mod integration;
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub mod jwt;
 pub mod problem;
 pub mod route;
 
