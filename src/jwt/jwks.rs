@@ -12,7 +12,7 @@
 //! request's cancellation can leave the set half-refreshed. Requests that
 //! need its result wait on a `watch` channel.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -94,8 +94,9 @@ pub(crate) struct Snapshot {
     pub(crate) keys: KeySet,
     refresh_at: Instant,
     stale_until: Instant,
-    /// `kid`s looked up and not found since this set was loaded.
-    negative: Mutex<HashSet<Box<str>>>,
+    /// `kid`s refused during a cooldown, with the instant the cooldown
+    /// ends: answered without touching the fetch state until then.
+    negative: Mutex<HashMap<Box<str>, Instant>>,
 }
 
 #[derive(Default)]
@@ -189,21 +190,31 @@ impl RemoteKeys {
         snapshot: Option<&Snapshot>,
         kid: Option<&str>,
     ) -> Option<watch::Receiver<u64>> {
+        let now = self.clock.now();
         if let (Some(snapshot), Some(kid)) = (snapshot, kid) {
-            if lock(&snapshot.negative).contains(kid) {
+            if lock(&snapshot.negative)
+                .get(kid)
+                .is_some_and(|until| now < *until)
+            {
                 return None;
             }
         }
-        let now = self.clock.now();
         let mut state = lock(&self.state);
         if state.in_flight || self.start_if_allowed(&mut state, now) {
             return Some(self.done.subscribe());
         }
+        // Refused until the cooldown lets the next fetch happen.
+        let until = state
+            .last_attempt
+            .map_or(now, |last| last + self.options.cooldown);
         drop(state);
         if let (Some(snapshot), Some(kid)) = (snapshot, kid) {
             let mut negative = lock(&snapshot.negative);
+            if negative.len() >= MAX_NEGATIVE {
+                negative.retain(|_, until| now < *until);
+            }
             if negative.len() < MAX_NEGATIVE {
-                negative.insert(Box::from(kid));
+                negative.insert(Box::from(kid), until);
             }
         }
         None
@@ -285,7 +296,7 @@ impl RemoteKeys {
                     keys,
                     refresh_at: now + ttl - ttl / 4,
                     stale_until: now + ttl + self.options.stale_window,
-                    negative: Mutex::new(HashSet::new()),
+                    negative: Mutex::new(HashMap::new()),
                 })));
             }
             Err(error) => {

@@ -172,7 +172,7 @@ impl Backend {
         Request<Body>,
         Response = Response<Body>,
         Error = Infallible,
-        Future = impl Send + 'static,
+        Future = impl std::future::Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
     > + Clone
     + Send
     + 'static {
