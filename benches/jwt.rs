@@ -41,19 +41,26 @@ struct Fixture {
 fn fixture() -> Fixture {
     let key = EncodingKey::from_rsa_pem(PRIVATE.as_bytes()).unwrap();
     let impostor = EncodingKey::from_rsa_pem(IMPOSTOR.as_bytes()).unwrap();
-    let jwk = serde_json::to_value(jsonwebtoken::jwk::Jwk::from_encoding_key(&key, Algorithm::RS256).unwrap()).unwrap();
-    let (n, e) = (jwk["n"].as_str().unwrap().to_owned(), jwk["e"].as_str().unwrap().to_owned());
+    let jwk = serde_json::to_value(
+        jsonwebtoken::jwk::Jwk::from_encoding_key(&key, Algorithm::RS256).unwrap(),
+    )
+    .unwrap();
+    let (n, e) = (
+        jwk["n"].as_str().unwrap().to_owned(),
+        jwk["e"].as_str().unwrap().to_owned(),
+    );
     let jwks = json!({"keys": [{"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig", "n": n, "e": e}]}).to_string();
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some("k1".into());
-    let claims = |sub: &str| {
-        json!({"iss": ISS, "aud": AUD, "sub": sub, "exp": 4_000_000_000u64, "iat": 1_700_000_000u64, "scope": "read write"})
-    };
-    let sign = |key: &EncodingKey, sub: &str| jsonwebtoken::encode(&header, &claims(sub), key).unwrap();
+    let claims = |sub: &str| json!({"iss": ISS, "aud": AUD, "sub": sub, "exp": 4_000_000_000u64, "iat": 1_700_000_000u64, "scope": "read write"});
+    let sign =
+        |key: &EncodingKey, sub: &str| jsonwebtoken::encode(&header, &claims(sub), key).unwrap();
     Fixture {
         valid: sign(&key, "alice"),
         rejected: sign(&impostor, "mallory"),
-        pool: (0..POOL).map(|i| sign(&key, &format!("user-{i}"))).collect(),
+        pool: (0..POOL)
+            .map(|i| sign(&key, &format!("user-{i}")))
+            .collect(),
         jwks,
         n,
         e,
@@ -82,7 +89,9 @@ fn noop() -> impl tower::Service<
 > + Clone
 + Send
 + 'static {
-    service_fn(|_: Request<Full<Bytes>>| async { Ok::<_, Infallible>(Response::new(Full::default())) })
+    service_fn(|_: Request<Full<Bytes>>| async {
+        Ok::<_, Infallible>(Response::new(Full::default()))
+    })
 }
 
 type PeerResponse = Response<axum_core_04::body::Body>;
@@ -110,7 +119,10 @@ async fn peer_layer() -> jwt_authorizer::layer::AuthorizationLayer<Value> {
 }
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let f = fixture();
     let layer = ours(&f.jwks);
     let service = layer.layer(noop());
@@ -118,30 +130,66 @@ fn bench(c: &mut Criterion) {
 
     // Sanity: both accept the valid token and refuse the bad one.
     runtime.block_on(async {
-        assert_eq!(service.clone().oneshot(request(&f.valid)).await.unwrap().status(), 200);
-        assert_eq!(service.clone().oneshot(request(&f.rejected)).await.unwrap().status(), 401);
-        assert_eq!(peer.clone().oneshot(request(&f.valid)).await.unwrap().status(), 200);
-        assert_ne!(peer.clone().oneshot(request(&f.rejected)).await.unwrap().status(), 200);
+        assert_eq!(
+            service
+                .clone()
+                .oneshot(request(&f.valid))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(
+            service
+                .clone()
+                .oneshot(request(&f.rejected))
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+        assert_eq!(
+            peer.clone()
+                .oneshot(request(&f.valid))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_ne!(
+            peer.clone()
+                .oneshot(request(&f.rejected))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
     });
 
     let mut floor = c.benchmark_group("jwt/floor");
     floor.bench_function("noop_service", |b| {
         let service = noop();
-        b.to_async(&runtime).iter(|| service.clone().oneshot(request(&f.valid)));
+        b.to_async(&runtime)
+            .iter(|| service.clone().oneshot(request(&f.valid)));
     });
     let key = DecodingKey::from_rsa_components(&f.n, &f.e).unwrap();
     let (input, signature) = f.valid.rsplit_once('.').unwrap();
     floor.bench_function("raw_rs256_verify_preparsed_key", |b| {
-        b.iter(|| jsonwebtoken::crypto::verify(signature, input.as_bytes(), &key, Algorithm::RS256).unwrap());
+        b.iter(|| {
+            jsonwebtoken::crypto::verify(signature, input.as_bytes(), &key, Algorithm::RS256)
+                .unwrap()
+        });
     });
     floor.finish();
 
     let mut repeated = c.benchmark_group("jwt/a_repeated_valid_rs256");
     repeated.bench_function("apigw", |b| {
-        b.to_async(&runtime).iter(|| service.clone().oneshot(request(&f.valid)));
+        b.to_async(&runtime)
+            .iter(|| service.clone().oneshot(request(&f.valid)));
     });
     repeated.bench_function("jwt-authorizer", |b| {
-        b.to_async(&runtime).iter(|| peer.clone().oneshot(request(&f.valid)));
+        b.to_async(&runtime)
+            .iter(|| peer.clone().oneshot(request(&f.valid)));
     });
     repeated.finish();
 
@@ -177,10 +225,12 @@ fn bench(c: &mut Criterion) {
 
     let mut rejected = c.benchmark_group("jwt/c_rejected_bad_signature");
     rejected.bench_function("apigw", |b| {
-        b.to_async(&runtime).iter(|| service.clone().oneshot(request(&f.rejected)));
+        b.to_async(&runtime)
+            .iter(|| service.clone().oneshot(request(&f.rejected)));
     });
     rejected.bench_function("jwt-authorizer", |b| {
-        b.to_async(&runtime).iter(|| peer.clone().oneshot(request(&f.rejected)));
+        b.to_async(&runtime)
+            .iter(|| peer.clone().oneshot(request(&f.rejected)));
     });
     rejected.finish();
 }

@@ -27,19 +27,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("GET /admin", vec!["admin".to_owned()])?
         .build()?;
     let authorizer = JwtAuthorizerLayer::builder()
-        .issuer(Issuer::new("https://issuer.example").audience("my-api").jwks(JWKS))
+        .issuer(
+            Issuer::new("https://issuer.example")
+                .audience("my-api")
+                .jwks(JWKS),
+        )
         .route_scopes(scopes)
         .build()?;
-    let app = Router::new()
-        .route("/me", get(|claims: JwtClaims| async move { format!("hello {}", claims.subject().unwrap_or("?")) }))
-        .route("/admin", get(|| async { "admin area" }))
-        .layer(authorizer);
+    let app =
+        Router::new()
+            .route(
+                "/me",
+                get(|claims: JwtClaims| async move {
+                    format!("hello {}", claims.subject().unwrap_or("?"))
+                }),
+            )
+            .route("/admin", get(|| async { "admin area" }))
+            .layer(authorizer);
 
     let token = TOKEN.trim();
     let cases = [
-        ("GET /me with a valid token", "/me", Some(format!("Bearer {token}"))),
-        ("GET /admin without the admin scope", "/admin", Some(format!("Bearer {token}"))),
-        ("GET /me with alg: none", "/me", Some("Bearer eyJhbGciOiJub25lIn0.e30.".to_owned())),
+        (
+            "GET /me with a valid token",
+            "/me",
+            Some(format!("Bearer {token}")),
+        ),
+        (
+            "GET /admin without the admin scope",
+            "/admin",
+            Some(format!("Bearer {token}")),
+        ),
+        (
+            "GET /me with alg: none",
+            "/me",
+            Some("Bearer eyJhbGciOiJub25lIn0.e30.".to_owned()),
+        ),
         ("GET /me without a token", "/me", None),
     ];
     for (what, path, authorization) in cases {

@@ -34,6 +34,15 @@ fn remote(
     edit(builder).build().unwrap()
 }
 
+/// A layer whose keys come from OIDC discovery on `server`.
+fn discovering(server: &JwksServer, clock: &ManualClock) -> JwtAuthorizerLayer {
+    JwtAuthorizerLayer::builder()
+        .issuer(Issuer::new(server.issuer()).audience(AUD))
+        .with_clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap()
+}
+
 async fn send(layer: &JwtAuthorizerLayer, token: &str) -> Answer {
     let response = layer
         .layer(Backend::default().service())
@@ -356,11 +365,7 @@ async fn oidc_discovery_finds_the_jwks_uri() {
     let clock = ManualClock::new();
     let key = TestKey::rsa(1, "k1");
     let server = JwksServer::start(Script::Serve(jwks(&[&key]), None)).await;
-    let layer = JwtAuthorizerLayer::builder()
-        .issuer(Issuer::new(server.issuer()).audience(AUD))
-        .with_clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap();
+    let layer = discovering(&server, &clock);
     let token = key.sign(&claims_with(&clock, json!({"iss": server.issuer()})));
     assert_eq!(status(&layer, &token).await, OK);
     assert_eq!(server.hits(), 1);
@@ -372,11 +377,7 @@ async fn k5_a_discovery_document_for_another_issuer_is_refused() {
     let key = TestKey::rsa(1, "k1");
     let server = JwksServer::start(Script::Serve(jwks(&[&key]), None)).await;
     server.set_discovery_issuer("https://evil.example");
-    let layer = JwtAuthorizerLayer::builder()
-        .issuer(Issuer::new(server.issuer()).audience(AUD))
-        .with_clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap();
+    let layer = discovering(&server, &clock);
     let token = key.sign(&claims_with(&clock, json!({"iss": server.issuer()})));
     assert_eq!(status(&layer, &token).await, UNAVAILABLE);
     assert_eq!(server.hits(), 0, "the JWKS was never fetched");

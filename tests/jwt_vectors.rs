@@ -71,10 +71,10 @@ fn wycheproof_jws_vectors() {
                     match (enabled, &result) {
                         (true, Ok(_)) => passed += 1,
                         (true, Err(e)) => {
-                            failures.push(format!("tcId {id}: valid vector refused: {e}"))
+                            failures.push(format!("tcId {id}: valid vector refused: {e}"));
                         }
                         (false, Ok(_)) => {
-                            failures.push(format!("tcId {id}: accepted with a disabled algorithm"))
+                            failures.push(format!("tcId {id}: accepted with a disabled algorithm"));
                         }
                         (false, Err(_)) => valid_not_enabled += 1,
                     }
@@ -93,10 +93,8 @@ fn wycheproof_jws_vectors() {
     // 401 vectors: 46 valid (those with HMAC or ES512 keys are not enabled here), 355 invalid.
     assert_eq!(passed + refused + valid_not_enabled + bound, 401);
     assert_eq!(refused, 355);
-    assert!(passed >= 30, "only {passed} valid vectors verified");
-    println!(
-        "wycheproof: {passed} valid verified, {valid_not_enabled} valid with a disabled algorithm, {refused} invalid refused"
-    );
+    // 32 valid verified, 12 valid with a disabled algorithm, 2 refused by the binding.
+    assert_eq!((passed, valid_not_enabled, bound), (32, 12, 2));
 }
 
 #[test]

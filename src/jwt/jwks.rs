@@ -191,13 +191,12 @@ impl RemoteKeys {
         kid: Option<&str>,
     ) -> Option<watch::Receiver<u64>> {
         let now = self.clock.now();
-        if let (Some(snapshot), Some(kid)) = (snapshot, kid) {
-            if lock(&snapshot.negative)
+        if let (Some(snapshot), Some(kid)) = (snapshot, kid)
+            && lock(&snapshot.negative)
                 .get(kid)
                 .is_some_and(|until| now < *until)
-            {
-                return None;
-            }
+        {
+            return None;
         }
         let mut state = lock(&self.state);
         if state.in_flight || self.start_if_allowed(&mut state, now) {

@@ -200,13 +200,12 @@ impl KeySet {
     }
 
     pub(crate) fn parse(json: &[u8], allowed: AlgorithmSet) -> Result<Self, ConfigError> {
-        let document = match serde_json::from_slice::<header::StrictValue>(json) {
-            Ok(header::StrictValue(Value::Object(document))) => document,
-            _ => {
-                return Err(ConfigError::new(
-                    "JWKS is not a JSON object without duplicate keys",
-                ));
-            }
+        let Ok(header::StrictValue(Value::Object(document))) =
+            serde_json::from_slice::<header::StrictValue>(json)
+        else {
+            return Err(ConfigError::new(
+                "JWKS is not a JSON object without duplicate keys",
+            ));
         };
         let Some(Value::Array(jwks)) = document.get("keys") else {
             return Err(ConfigError::new("JWKS has no `keys` array"));
@@ -267,7 +266,8 @@ impl KeySet {
                 Some(indices) => one(indices.iter().map(|&i| &self.keys[i]), alg),
                 None => Selected::NotFound,
             },
-            Some(_) => Selected::NotFound,
+            // No key has such a kid: refused without a refetch or a record.
+            Some(_) => Selected::Mismatch,
             None if require_kid => Selected::Mismatch,
             None => one(self.keys.iter(), alg),
         }
@@ -365,10 +365,8 @@ fn parse_jwk(jwk: &Value, allowed: AlgorithmSet) -> Result<Key, &'static str> {
     let Value::Object(jwk) = jwk else {
         return Err("not a JSON object");
     };
-    if let Some(usage) = member(jwk, "use")? {
-        if usage != "sig" {
-            return Err("use is not sig");
-        }
+    if member(jwk, "use")?.is_some_and(|usage| usage != "sig") {
+        return Err("use is not sig");
     }
     if let Some(ops) = jwk.get("key_ops") {
         let Value::Array(ops) = ops else {

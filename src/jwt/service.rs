@@ -76,19 +76,19 @@ impl Shared {
         }
     }
 
-    /// Admits the request (claims inserted) or renders its rejection.
+    /// Admits the request (claims inserted, `None`) or renders its rejection.
     fn decide<ReqBody, ResBody>(
         &self,
         result: Result<JwtClaims, JwtError>,
         request: &mut Request<ReqBody>,
-    ) -> Result<(), Response<GatewayBody<ResBody>>> {
+    ) -> Option<Response<GatewayBody<ResBody>>> {
         let required = self.required_scopes(request);
         let error = match result {
             Ok(claims)
                 if claims::has_scopes(claims.scopes(), required, self.scopes.require_all) =>
             {
                 request.extensions_mut().insert(claims);
-                return Ok(());
+                return None;
             }
             Ok(_) => JwtError::new(JwtErrorKind::InsufficientScope, "route scopes not granted"),
             Err(error) => error,
@@ -99,7 +99,7 @@ impl Shared {
             .responses
             .reject(&rejection.to_rejection(required), request);
         response.extensions_mut().insert(rejection);
-        Err(response)
+        Some(response)
     }
 }
 
@@ -127,8 +127,8 @@ where
         let (remote, done) = match step {
             Step::Done(result) => {
                 return ResponseFuture::decided(match self.shared.decide(result, &mut request) {
-                    Ok(()) => Decided::inner(self.inner.call(request)),
-                    Err(rejection) => Decided::ready(rejection),
+                    None => Decided::inner(self.inner.call(request)),
+                    Some(rejection) => Decided::ready(rejection),
                 });
             }
             Step::Wait(remote, done) => (remote, done),
@@ -141,11 +141,11 @@ where
             remote.wait(done).await;
             let result = shared.verify_after_fetch(&request);
             match shared.decide(result, &mut request) {
-                Ok(()) => inner
+                None => inner
                     .call(request)
                     .await
                     .map(|response| response.map(GatewayBody::new)),
-                Err(rejection) => Ok(rejection),
+                Some(rejection) => Ok(rejection),
             }
         }))
     }

@@ -143,9 +143,9 @@ fn strip_bearer(value: &str) -> &str {
 mod tests {
     use super::*;
 
-    fn get(source: &IdentitySource, request: Request<()>) -> Result<String, JwtErrorKind> {
+    fn get(source: &IdentitySource, request: &Request<()>) -> Result<String, JwtErrorKind> {
         source
-            .extract(&request)
+            .extract(request)
             .map(|t| t.into_owned())
             .map_err(|e| e.kind())
     }
@@ -158,27 +158,27 @@ mod tests {
     fn authorization_accepts_bearer_in_any_case_or_a_bare_token() {
         let source = IdentitySource::default();
         assert_eq!(
-            get(&source, with_header("authorization", "Bearer a.b.c")).unwrap(),
+            get(&source, &with_header("authorization", "Bearer a.b.c")).unwrap(),
             "a.b.c"
         );
         assert_eq!(
-            get(&source, with_header("authorization", "bEaReR   a.b.c")).unwrap(),
+            get(&source, &with_header("authorization", "bEaReR   a.b.c")).unwrap(),
             "a.b.c"
         );
         assert_eq!(
-            get(&source, with_header("authorization", "a.b.c")).unwrap(),
+            get(&source, &with_header("authorization", "a.b.c")).unwrap(),
             "a.b.c"
         );
         assert_eq!(
-            get(&source, with_header("authorization", "Bearer")),
+            get(&source, &with_header("authorization", "Bearer")),
             Err(JwtErrorKind::MissingToken)
         );
         assert_eq!(
-            get(&source, with_header("authorization", "Bearer ")),
+            get(&source, &with_header("authorization", "Bearer ")),
             Err(JwtErrorKind::MissingToken)
         );
         assert_eq!(
-            get(&source, Request::new(())),
+            get(&source, &Request::new(())),
             Err(JwtErrorKind::MissingToken)
         );
     }
@@ -191,7 +191,7 @@ mod tests {
             .body(())
             .unwrap();
         assert_eq!(
-            get(&IdentitySource::default(), request),
+            get(&IdentitySource::default(), &request),
             Err(JwtErrorKind::Malformed)
         );
     }
@@ -203,22 +203,22 @@ mod tests {
             .uri("/x?a=1&token=a.b.c")
             .body(())
             .unwrap();
-        assert_eq!(get(&query, request).unwrap(), "a.b.c");
+        assert_eq!(get(&query, &request).unwrap(), "a.b.c");
         let request = Request::builder()
             .uri("/x?token=a&token=b")
             .body(())
             .unwrap();
-        assert_eq!(get(&query, request), Err(JwtErrorKind::Malformed));
+        assert_eq!(get(&query, &request), Err(JwtErrorKind::Malformed));
         let request = Request::builder().uri("/x?a=1").body(()).unwrap();
-        assert_eq!(get(&query, request), Err(JwtErrorKind::MissingToken));
+        assert_eq!(get(&query, &request), Err(JwtErrorKind::MissingToken));
 
         let cookie = IdentitySource::parse("$request.cookie.session").unwrap();
         assert_eq!(
-            get(&cookie, with_header("cookie", "a=1; session=a.b.c")).unwrap(),
+            get(&cookie, &with_header("cookie", "a=1; session=a.b.c")).unwrap(),
             "a.b.c"
         );
         assert_eq!(
-            get(&cookie, with_header("cookie", "a=1")),
+            get(&cookie, &with_header("cookie", "a=1")),
             Err(JwtErrorKind::MissingToken)
         );
     }

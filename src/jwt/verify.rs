@@ -92,15 +92,15 @@ impl Verifier {
                 "token exceeds the size limit",
             )));
         }
-        if let Some(cache) = &self.cache {
-            if let Some(hit) = cache.get(token) {
-                if self.clock.unix_time().as_secs_f64() < hit.valid_until
-                    && self.clock.now() < hit.cached_until
-                {
-                    return Step::Done(Ok(hit.claims.clone()));
-                }
-                cache.invalidate(token);
+        if let Some(cache) = &self.cache
+            && let Some(hit) = cache.get(token)
+        {
+            if self.clock.unix_time().as_secs_f64() < hit.valid_until
+                && self.clock.now() < hit.cached_until
+            {
+                return Step::Done(Ok(hit.claims.clone()));
             }
+            cache.invalidate(token);
         }
         match self.verify_uncached(token, may_wait) {
             Ok(verified) => {

@@ -145,11 +145,14 @@ pub fn claims(clock: &ManualClock) -> Value {
 /// Claims with some members replaced (`null` removes).
 pub fn claims_with(clock: &ManualClock, changes: Value) -> Value {
     let mut claims = claims(clock);
-    for (name, value) in changes.as_object().unwrap() {
+    let Value::Object(changes) = changes else {
+        panic!("changes must be an object");
+    };
+    for (name, value) in changes {
         if value.is_null() {
-            claims.as_object_mut().unwrap().remove(name);
+            claims.as_object_mut().unwrap().remove(&name);
         } else {
-            claims[name] = value.clone();
+            claims[name] = value;
         }
     }
     claims
