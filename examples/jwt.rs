@@ -60,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         (
             "GET /me with alg: none",
             "/me",
-            Some("Bearer eyJhbGciOiJub25lIn0.e30.".to_owned()),
+            Some("Bearer eyJhbGciOiJub25lIn0.e30.c2ln".to_owned()),
         ),
         ("GET /me without a token", "/me", None),
     ];

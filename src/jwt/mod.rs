@@ -28,7 +28,7 @@
 //! assert_eq!(app.clone().oneshot(good).await?.status(), 200);
 //!
 //! let bad = http::Request::get("/me")
-//!     .header("authorization", "Bearer eyJhbGciOiJub25lIn0.e30.")
+//!     .header("authorization", "Bearer eyJhbGciOiJub25lIn0.e30.c2ln") // alg: none
 //!     .body(axum::body::Body::empty())?;
 //! let refused = app.oneshot(bad).await?;
 //! assert_eq!(refused.status(), 401);
