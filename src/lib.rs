@@ -64,6 +64,7 @@
 //! | Lambda proxy payloads 1.0 / 2.0, WebSocket events | [`events`] | `events` | — |
 //! | Lambda proxy integration | [`integration`] | `integration` | 413 `REQUEST_TOO_LARGE`, 502/500 `INTEGRATION_FAILURE`, 504 `INTEGRATION_TIMEOUT` / `INTEGRATION_FAILURE` |
 //! | custom (Lambda) authorizer with result cache | [`lambda_authorizer`] | `lambda-authorizer` | 401 `UNAUTHORIZED`, 403 `ACCESS_DENIED`, 500 `AUTHORIZER_CONFIGURATION_ERROR` |
+//! | JWT authorizer | [`jwt`] | `jwt` | 401 `UNAUTHORIZED` with `WWW-Authenticate`, 403 `ACCESS_DENIED` (`insufficient_scope`), 500 `AUTHORIZER_FAILURE` |
 //! | RFC 9457 errors | [`problem`] | always | — |
 //! | access logs (`$context` variables) | `access_log` | `access-log` | — |
 //! | API Gateway metrics | `metrics` | `metrics` | — |
@@ -113,6 +114,9 @@ pub mod identity;
 #[cfg(feature = "integration")]
 #[cfg_attr(docsrs, doc(cfg(feature = "integration")))]
 pub mod integration;
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub mod jwt;
 #[cfg(feature = "lambda-authorizer")]
 #[cfg_attr(docsrs, doc(cfg(feature = "lambda-authorizer")))]
 pub mod lambda_authorizer;

@@ -86,6 +86,23 @@ fn layers_fit_router_layer_and_route_layer() {
             .route("/", get(|| async {}))
             .route_layer(authorizer());
     }
+    #[cfg(feature = "jwt")]
+    {
+        let jwt = || {
+            apigw::jwt::JwtAuthorizerLayer::builder()
+                .issuer(
+                    apigw::jwt::Issuer::new("https://issuer.example")
+                        .audience("api")
+                        .jwks_url("https://issuer.example/jwks"),
+                )
+                .build()
+                .unwrap()
+        };
+        let _: Router = Router::new().route("/", get(|| async {})).layer(jwt());
+        let _: Router = Router::new()
+            .route("/", get(|| async {}))
+            .route_layer(jwt());
+    }
 }
 
 #[test]
@@ -144,5 +161,14 @@ fn public_types_are_send_sync_and_layers_clone() {
         assert_send_sync_static::<apigw::lambda_authorizer::AuthorizeError>();
         assert_send_sync_static::<apigw::lambda_authorizer::CacheKey>();
         assert_send_sync_static::<apigw::events::authorizer::AuthorizerRequest>();
+    }
+    #[cfg(feature = "jwt")]
+    {
+        assert_send_sync_static::<apigw::jwt::JwtAuthorizerLayer>();
+        assert_clone::<apigw::jwt::JwtAuthorizerLayer>();
+        assert_send_sync_static::<apigw::jwt::JwtAuthorizer<axum::routing::Route>>();
+        assert_send_sync_static::<apigw::jwt::KeySet>();
+        assert_send_sync_static::<apigw::jwt::JwtRejection>();
+        assert_send_sync_static::<apigw::jwt::JwtAuthorizerConfig>();
     }
 }
