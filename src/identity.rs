@@ -144,6 +144,17 @@ pub fn peer_ip(extensions: &Extensions) -> Option<IpAddr> {
         .or_else(|| extensions.get::<IpAddr>().copied())
 }
 
+/// The protocol as API Gateway writes it (`HTTP/1.1`, `HTTP/2.0`).
+pub(crate) fn protocol(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
 /// The claims of a verified JWT and the scopes it grants, inserted by the JWT
 /// authorizer. Cheap to clone.
 #[derive(Clone, PartialEq)]

@@ -104,6 +104,7 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "access-log")))]
 pub mod access_log;
 pub mod body;
+mod calendar;
 pub mod clock;
 mod error;
 #[cfg(feature = "events")]

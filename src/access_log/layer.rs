@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http::header::{CONTENT_LENGTH, HOST, USER_AGENT};
-use http::{Request, Response, Version};
+use http::{Request, Response};
 use pin_project_lite::pin_project;
 use serde::{Deserialize, Serialize};
 use tower_layer::Layer;
@@ -281,7 +281,7 @@ where
             request_id,
             method: request.method().clone(),
             path: needs.path.then(|| request.uri().path().to_owned()),
-            protocol: protocol(request.version()),
+            protocol: crate::identity::protocol(request.version()),
             domain_name: needs
                 .domain_name
                 .then(|| header(HOST).or_else(|| request.uri().host().map(str::to_owned)))
@@ -388,7 +388,7 @@ impl Arrival {
             Variable::IntegrationLatency => observed.integration_latency?.as_millis().to_string(),
             Variable::IntegrationStatus => observed.integration_status?.to_string(),
             Variable::IntegrationError => observed.integration_error.clone()?,
-            Variable::RequestTime => clf(self.unix_time),
+            Variable::RequestTime => crate::calendar::common_log_format(self.unix_time),
             Variable::RequestTimeEpoch => self.unix_time.as_millis().to_string(),
             Variable::SourceIp => self.source_ip?.to_string(),
             Variable::UserAgent => self.user_agent.clone()?,
@@ -434,16 +434,6 @@ fn response_length<B: http_body::Body>(response: &Response<B>) -> Option<u64> {
         .or_else(|| response.body().size_hint().exact())
 }
 
-fn protocol(version: Version) -> &'static str {
-    match version {
-        Version::HTTP_09 => "HTTP/0.9",
-        Version::HTTP_10 => "HTTP/1.0",
-        Version::HTTP_2 => "HTTP/2.0",
-        Version::HTTP_3 => "HTTP/3.0",
-        _ => "HTTP/1.1",
-    }
-}
-
 /// Appends `value` escaped as JSON string content, cut at [`MAX_VALUE_LEN`].
 pub(super) fn push_escaped(out: &mut String, value: &str) {
     let mut end = value.len().min(MAX_VALUE_LEN);
@@ -463,37 +453,4 @@ pub(super) fn push_escaped(out: &mut String, value: &str) {
             c => out.push(c),
         }
     }
-}
-
-/// `dd/Mon/yyyy:HH:mm:ss +0000`, API Gateway's `requestTime`.
-pub(super) fn clf(unix_time: Duration) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = unix_time.as_secs();
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX);
-    let (year, month, day) = civil_from_days(days);
-    let rem = secs % 86_400;
-    format!(
-        "{day:02}/{}/{year:04}:{:02}:{:02}:{:02} +0000",
-        MONTHS[usize::from(month - 1)],
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Year, month (1–12) and day (1–31) of a day count since 1970-01-01
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u8, u8) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = u8::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let month = u8::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }

@@ -237,23 +237,6 @@ fn configuration_loads_and_validates_the_format() {
     );
 }
 
-#[test]
-fn clf_dates_cross_leap_years_and_month_ends() {
-    assert_eq!(layer::clf(Duration::ZERO), "01/Jan/1970:00:00:00 +0000");
-    assert_eq!(
-        layer::clf(Duration::from_secs(951_782_400)),
-        "29/Feb/2000:00:00:00 +0000"
-    );
-    assert_eq!(
-        layer::clf(Duration::from_secs(1_709_251_199)),
-        "29/Feb/2024:23:59:59 +0000"
-    );
-    assert_eq!(
-        layer::clf(Duration::from_secs(4_102_444_800)),
-        "01/Jan/2100:00:00:00 +0000"
-    );
-}
-
 #[tokio::test]
 async fn an_inner_error_is_logged_without_a_status() {
     let (builder, lines) = collecting("$context.status");

@@ -119,7 +119,6 @@ pub mod authorizer;
 mod common;
 mod request;
 mod response;
-mod time;
 pub mod v1;
 pub mod v2;
 pub mod websocket;

@@ -10,16 +10,16 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use http::HeaderMap;
 use http::header::{CONTENT_TYPE, COOKIE, HOST, USER_AGENT};
 use http::request::Parts;
-use http::{HeaderMap, Version};
 use percent_encoding::percent_decode;
 use serde_json::{Map, Value};
 
 use super::common::{MultiValueMap, StringMap, stringify_value};
-use super::time::{common_log_format, epoch_millis};
 use super::{v1, v2};
 use crate::ConfigError;
+use crate::calendar::{common_log_format, epoch_millis};
 use crate::identity::{ApiKeyIdentity, AuthorizerContext, JwtClaims, RequestId};
 use crate::route::{DEFAULT_STAGE, RouteMatch};
 
@@ -209,7 +209,7 @@ impl Common {
             domain_name,
             domain_prefix,
             user_agent: header_str(&parts.headers, &USER_AGENT).map(str::to_owned),
-            protocol: protocol(parts.version),
+            protocol: crate::identity::protocol(parts.version),
             time: common_log_format(now),
             time_epoch: epoch_millis(now),
         }
@@ -236,16 +236,6 @@ fn strip_port(host: &str) -> &str {
 
 fn source_ip(parts: &Parts) -> Option<IpAddr> {
     crate::identity::peer_ip(&parts.extensions)
-}
-
-fn protocol(version: Version) -> &'static str {
-    match version {
-        Version::HTTP_09 => "HTTP/0.9",
-        Version::HTTP_10 => "HTTP/1.0",
-        Version::HTTP_2 => "HTTP/2.0",
-        Version::HTTP_3 => "HTTP/3.0",
-        _ => "HTTP/1.1",
-    }
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<&'a str> {

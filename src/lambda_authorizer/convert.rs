@@ -5,12 +5,10 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::request::Parts;
-use http::{HeaderMap, HeaderName, Version};
+use http::{HeaderMap, HeaderName};
 
 use super::identity_source::Environment;
 use crate::events::authorizer::{
@@ -67,23 +65,9 @@ pub(crate) fn domain_name(parts: &Parts) -> Option<&str> {
         .or_else(|| parts.uri.host())
 }
 
-/// `HTTP/1.1` and friends.
-pub(crate) fn protocol(version: Version) -> &'static str {
-    match version {
-        Version::HTTP_09 => "HTTP/0.9",
-        Version::HTTP_10 => "HTTP/1.0",
-        Version::HTTP_2 => "HTTP/2.0",
-        Version::HTTP_3 => "HTTP/3.0",
-        _ => "HTTP/1.1",
-    }
-}
-
 /// The peer's IP address, from a `SocketAddr` request extension.
 pub(crate) fn source_ip(parts: &Parts) -> Option<String> {
-    parts
-        .extensions
-        .get::<SocketAddr>()
-        .map(|addr| addr.ip().to_string())
+    crate::identity::peer_ip(&parts.extensions).map(|ip| ip.to_string())
 }
 
 /// Appends `{stage}/{VERB}/{path without its leading /}` to `arn` (which
@@ -95,40 +79,6 @@ pub(crate) fn push_method_arn(arn: &mut String, stage: &str, method: &str, path:
     arn.push_str(method);
     arn.push('/');
     arn.push_str(path.strip_prefix('/').unwrap_or(path));
-}
-
-/// Common Log Format time, `12/Mar/2020:19:03:58 +0000`.
-pub(crate) fn clf_time(unix: Duration) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = i64::try_from(unix.as_secs()).unwrap_or(i64::MAX);
-    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-    let of_day = secs.rem_euclid(86_400);
-    let mut out = String::with_capacity(26);
-    let _ = write!(
-        out,
-        "{day:02}/{}/{year:04}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(month - 1) as usize],
-        of_day / 3600,
-        of_day / 60 % 60,
-        of_day % 60
-    );
-    out
-}
-
-/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian, UTC).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// What every event is built from.
@@ -177,7 +127,7 @@ fn http_of(parts: &Parts) -> Http {
     Http {
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),
-        protocol: protocol(parts.version).to_owned(),
+        protocol: crate::identity::protocol(parts.version).to_owned(),
         source_ip: source_ip(parts).unwrap_or_default(),
         user_agent: parts
             .headers
@@ -247,10 +197,10 @@ pub(crate) fn request_v1_event(input: EventInput<'_>, http_api: bool) -> Request
         api_id: Some(input.env.api_id.to_owned()),
         domain_name: domain_name(parts).map(str::to_owned),
         domain_prefix: input.domain_prefix(),
-        protocol: Some(protocol(parts.version).to_owned()),
-        request_time: Some(clf_time(input.unix_time)),
+        protocol: Some(crate::identity::protocol(parts.version).to_owned()),
+        request_time: Some(crate::calendar::common_log_format(input.unix_time)),
         request_time_epoch: Some(input.time_epoch_millis()),
-        time: http_api.then(|| clf_time(input.unix_time)),
+        time: http_api.then(|| crate::calendar::common_log_format(input.unix_time)),
         time_epoch: http_api.then(|| input.time_epoch_millis()),
         http,
         route_key,
@@ -333,7 +283,7 @@ pub(crate) fn request_v2_event(input: EventInput<'_>) -> RequestV2 {
             request_id: input.request_id.to_owned(),
             route_key,
             stage: input.env.stage.to_owned(),
-            time: clf_time(input.unix_time),
+            time: crate::calendar::common_log_format(input.unix_time),
             time_epoch: input.time_epoch_millis(),
         },
         path_parameters: input.path_parameters().filter(|p| !p.is_empty()),
@@ -349,10 +299,13 @@ mod tests {
     #[test]
     fn clf_time_formats_utc() {
         assert_eq!(
-            clf_time(Duration::from_secs(1_583_348_638)),
+            crate::calendar::common_log_format(Duration::from_secs(1_583_348_638)),
             "04/Mar/2020:19:03:58 +0000"
         );
-        assert_eq!(clf_time(Duration::ZERO), "01/Jan/1970:00:00:00 +0000");
+        assert_eq!(
+            crate::calendar::common_log_format(Duration::ZERO),
+            "01/Jan/1970:00:00:00 +0000"
+        );
     }
 
     #[test]

@@ -206,7 +206,9 @@ impl IdentitySource {
                 ContextVariable::ApiId => Some(Cow::Borrowed(env.api_id)),
                 ContextVariable::AccountId => Some(Cow::Borrowed(env.account_id)),
                 ContextVariable::DomainName => convert::domain_name(parts).map(Cow::Borrowed),
-                ContextVariable::Protocol => Some(Cow::Borrowed(convert::protocol(parts.version))),
+                ContextVariable::Protocol => {
+                    Some(Cow::Borrowed(crate::identity::protocol(parts.version)))
+                }
                 ContextVariable::SourceIp => convert::source_ip(parts).map(Cow::Owned),
             },
         }

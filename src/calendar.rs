@@ -1,8 +1,9 @@
-//! API Gateway's request time: Common Log Format, UTC
-//! (`04/Mar/2020:19:15:17 +0000`).
+//! Calendar arithmetic in UTC, and API Gateway's request time in Common Log
+//! Format (`04/Mar/2020:19:15:17 +0000`).
 //!
-//! A civil-date routine (Howard Hinnant's `civil_from_days`) rather than a
-//! date crate: the one format we write needs twenty lines, not a dependency.
+//! Howard Hinnant's `days_from_civil` / `civil_from_days` rather than a date
+//! crate: quotas, events and access logs need these forty lines, not a
+//! dependency. Shared by every block that writes or counts dates.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -20,7 +21,7 @@ pub(crate) fn common_log_format(unix: Duration) -> String {
     let _ = write!(
         out,
         "{day:02}/{}/{year:04}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(month - 1) as usize],
+        MONTHS[usize::try_from(month - 1).unwrap_or(0)],
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
@@ -33,19 +34,34 @@ pub(crate) fn epoch_millis(unix: Duration) -> i64 {
     i64::try_from(unix.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Days since 1970-01-01 to (year, month 1..=12, day 1..=31), proleptic Gregorian.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
+/// Days since 1970-01-01 to (year, month 1..=12, day 1..=31), proleptic
+/// Gregorian. Years beyond `i32` saturate.
+pub(crate) fn civil_from_days(days: i64) -> (i32, u32, u32) {
+    let z = days.saturating_add(719_468);
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097); // [0, 146096]
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
     let mp = (5 * doy + 2) / 153; // [0, 11]
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let day = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+    let month = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
     let year = yoe + era * 400 + i64::from(month <= 2);
-    // Both are in range by construction.
-    (year, month as u32, day as u32)
+    (
+        i32::try_from(year).unwrap_or(if year < 0 { i32::MIN } else { i32::MAX }),
+        month,
+        day,
+    )
+}
+
+/// (year, month 1..=12, day 1..=31) to days since 1970-01-01.
+pub(crate) fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -65,6 +81,14 @@ mod tests {
         assert_eq!(at(951_782_400), "29/Feb/2000:00:00:00 +0000");
         assert_eq!(at(1_709_251_199), "29/Feb/2024:23:59:59 +0000");
         assert_eq!(at(4_107_542_400), "01/Mar/2100:00:00:00 +0000");
+    }
+
+    #[test]
+    fn days_from_civil_inverts_civil_from_days() {
+        for days in (-800_000..800_000).step_by(97) {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
     }
 
     #[test]
