@@ -100,6 +100,9 @@ pub mod identity;
 #[cfg_attr(docsrs, doc(cfg(feature = "integration")))]
 pub mod integration;
 pub mod problem;
+#[cfg(feature = "response-cache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "response-cache")))]
+pub mod response_cache;
 pub mod route;
 
 pub use error::ConfigError;
