@@ -229,14 +229,6 @@ impl Flights {
             sender,
         })
     }
-
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
 }
 
 /// The leader's side of a flight. Dropped without [`complete`](Self::complete)
