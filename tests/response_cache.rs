@@ -80,10 +80,13 @@ fn as_user(mut request: Req, sub: &str) -> Req {
     let mut claims = Map::new();
     claims.insert("sub".into(), Value::from(sub));
     claims.insert("iss".into(), Value::from("https://issuer.example"));
-    request.extensions_mut().insert(JwtClaims::new(claims, vec![]));
     request
-        .headers_mut()
-        .insert("authorization", format!("Bearer token-of-{sub}").parse().unwrap());
+        .extensions_mut()
+        .insert(JwtClaims::new(claims, vec![]));
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer token-of-{sub}").parse().unwrap(),
+    );
     request
 }
 
@@ -152,7 +155,11 @@ async fn head_is_answered_from_the_get_entry_without_a_body() {
     let (backend, calls) = backend(|_, _| ok("twelve bytes"));
     let service = layer(ResponseCacheLayer::builder()).layer(backend);
     send(&service, get("/doc")).await;
-    let head = send(&service, Request::head("/doc").body(Full::default()).unwrap()).await;
+    let head = send(
+        &service,
+        Request::head("/doc").body(Full::default()).unwrap(),
+    )
+    .await;
     assert_eq!(head.x_cache(), Some("Hit"));
     assert!(head.body.is_empty());
     assert_eq!(head.headers["content-length"], "12");
@@ -189,7 +196,10 @@ async fn other_methods_are_not_cached_by_default() {
 async fn a_route_that_enables_caching_for_post_caches_post() {
     let (backend, calls) = numbered();
     let routes = RouteTable::builder()
-        .route("POST /search", RouteCacheSettings::new().caching_enabled(true))
+        .route(
+            "POST /search",
+            RouteCacheSettings::new().caching_enabled(true),
+        )
         .unwrap()
         .build()
         .unwrap();
@@ -207,7 +217,10 @@ async fn a_route_that_enables_caching_for_post_caches_post() {
 async fn a_route_can_turn_caching_off() {
     let (backend, calls) = numbered();
     let routes = RouteTable::builder()
-        .route("GET /live", RouteCacheSettings::new().caching_enabled(false))
+        .route(
+            "GET /live",
+            RouteCacheSettings::new().caching_enabled(false),
+        )
         .unwrap()
         .build()
         .unwrap();
@@ -279,15 +292,21 @@ async fn listed_headers_and_path_parameters_vary_the_key() {
     };
     send(&service, with_language("/items/1", "en")).await;
     assert_eq!(
-        send(&service, with_language("/items/1", "fr")).await.x_cache(),
+        send(&service, with_language("/items/1", "fr"))
+            .await
+            .x_cache(),
         Some("Miss")
     );
     assert_eq!(
-        send(&service, with_language("/items/2", "en")).await.x_cache(),
+        send(&service, with_language("/items/2", "en"))
+            .await
+            .x_cache(),
         Some("Miss")
     );
     assert_eq!(
-        send(&service, with_language("/items/1", "en")).await.x_cache(),
+        send(&service, with_language("/items/1", "en"))
+            .await
+            .x_cache(),
         Some("Hit")
     );
     assert_eq!(calls.load(SeqCst), 3);
@@ -321,10 +340,17 @@ async fn c1_two_principals_never_see_each_others_responses() {
             .and_then(|c| c.subject().map(str::to_owned))
             .unwrap_or_default();
         // Even an explicitly public response stays per caller.
-        with_header(ok(format!("profile of {sub}")), "cache-control", "public, max-age=60")
+        with_header(
+            ok(format!("profile of {sub}")),
+            "cache-control",
+            "public, max-age=60",
+        )
     });
     let service = layer(ResponseCacheLayer::builder()).layer(backend);
-    assert_eq!(send(&service, as_user(get("/me"), "alice")).await.body, "profile of alice");
+    assert_eq!(
+        send(&service, as_user(get("/me"), "alice")).await.body,
+        "profile of alice"
+    );
     let bob = send(&service, as_user(get("/me"), "bob")).await;
     assert_eq!(bob.body, "profile of bob");
     assert_eq!(bob.x_cache(), Some("Miss"));
@@ -357,7 +383,11 @@ async fn c1_authorizer_principals_and_api_keys_are_keyed_too() {
     let a = send(&service, by_principal("p1")).await.body;
     assert_ne!(send(&service, by_principal("p2")).await.body, a);
     assert_ne!(send(&service, by_key("k1")).await.body, a);
-    assert_ne!(send(&service, get("/me")).await.body, a, "anonymous is its own caller");
+    assert_ne!(
+        send(&service, get("/me")).await.body,
+        a,
+        "anonymous is its own caller"
+    );
     assert_eq!(send(&service, by_principal("p1")).await.body, a);
     assert_eq!(calls.load(SeqCst), 4);
 }
@@ -421,11 +451,18 @@ async fn c1_a_route_may_opt_in_to_sharing_unidentified_authorization() {
     };
     send(&service, bearer("/catalog", "Bearer a")).await;
     assert_eq!(
-        send(&service, bearer("/catalog", "Bearer b")).await.x_cache(),
+        send(&service, bearer("/catalog", "Bearer b"))
+            .await
+            .x_cache(),
         Some("Hit")
     );
     send(&service, bearer("/me", "Bearer a")).await;
-    assert!(send(&service, bearer("/me", "Bearer a")).await.x_cache().is_none());
+    assert!(
+        send(&service, bearer("/me", "Bearer a"))
+            .await
+            .x_cache()
+            .is_none()
+    );
     assert_eq!(calls.load(SeqCst), 3);
 }
 
@@ -452,15 +489,24 @@ async fn c2_no_store_private_and_no_cache_responses_are_never_stored() {
             backend(move |_, n| with_header(ok(format!("call {n}")), "cache-control", directive));
         let service = layer(ResponseCacheLayer::builder()).layer(backend);
         send(&service, get("/x")).await;
-        assert_eq!(send(&service, get("/x")).await.body, "call 2", "{directive}");
+        assert_eq!(
+            send(&service, get("/x")).await.body,
+            "call 2",
+            "{directive}"
+        );
         assert_eq!(calls.load(SeqCst), 2);
     }
 }
 
 #[tokio::test]
 async fn ignoring_backend_cache_control_stores_private_responses_for_aws_parity() {
-    let (backend, calls) =
-        backend(|_, n| with_header(ok(format!("call {n}")), "cache-control", "private, no-store"));
+    let (backend, calls) = backend(|_, n| {
+        with_header(
+            ok(format!("call {n}")),
+            "cache-control",
+            "private, no-store",
+        )
+    });
     let service =
         layer(ResponseCacheLayer::builder().ignore_backend_cache_control(true)).layer(backend);
     send(&service, get("/x")).await;
@@ -483,12 +529,17 @@ async fn c3_vary_is_honoured() {
     let service = layer(ResponseCacheLayer::builder()).layer(backend);
     let accepting = |value: &'static str| {
         let mut request = get("/doc");
-        request.headers_mut().insert("accept", value.parse().unwrap());
+        request
+            .headers_mut()
+            .insert("accept", value.parse().unwrap());
         request
     };
     send(&service, accepting("application/json")).await;
     let hit = send(&service, accepting("application/json")).await;
-    assert_eq!((hit.x_cache(), &hit.body[..]), (Some("Hit"), &b"as application/json"[..]));
+    assert_eq!(
+        (hit.x_cache(), &hit.body[..]),
+        (Some("Hit"), &b"as application/json"[..])
+    );
     let other = send(&service, accepting("text/html")).await;
     assert_eq!(other.x_cache(), Some("Miss"));
     assert_eq!(other.body, "as text/html");
@@ -583,7 +634,10 @@ async fn c4_query_names_are_keyed_as_the_backend_decodes_them() {
     .layer(backend);
     send(&service, get("/home?%6Cang=evil")).await;
     assert_eq!(send(&service, get("/home")).await.x_cache(), Some("Miss"));
-    assert_eq!(send(&service, get("/home?lang=evil")).await.x_cache(), Some("Hit"));
+    assert_eq!(
+        send(&service, get("/home?lang=evil")).await.x_cache(),
+        Some("Hit")
+    );
     assert_eq!(calls.load(SeqCst), 2);
 }
 
@@ -721,12 +775,19 @@ async fn a_route_ttl_overrides_the_layer_ttl() {
     let (clock, shared) = manual();
     let (backend, _) = numbered();
     let routes = RouteTable::builder()
-        .route("GET /fast", RouteCacheSettings::new().ttl(Duration::from_secs(5)))
+        .route(
+            "GET /fast",
+            RouteCacheSettings::new().ttl(Duration::from_secs(5)),
+        )
         .unwrap()
         .build()
         .unwrap();
-    let service = layer(ResponseCacheLayer::builder().with_clock(shared).routes(routes))
-        .layer(backend);
+    let service = layer(
+        ResponseCacheLayer::builder()
+            .with_clock(shared)
+            .routes(routes),
+    )
+    .layer(backend);
     send(&service, get("/fast")).await;
     send(&service, get("/slow")).await;
     clock.advance(Duration::from_secs(5));
@@ -750,20 +811,41 @@ fn a_ttl_over_3600_seconds_is_a_configuration_error() {
         .build()
         .unwrap_err();
     assert!(error.message().contains("3600"), "{error}");
-    assert!(ResponseCacheLayer::builder().ttl(Duration::from_secs(3600)).build().is_ok());
+    assert!(
+        ResponseCacheLayer::builder()
+            .ttl(Duration::from_secs(3600))
+            .build()
+            .is_ok()
+    );
     let routes = RouteTable::builder()
-        .route("GET /x", RouteCacheSettings::new().ttl(Duration::from_secs(7200)))
+        .route(
+            "GET /x",
+            RouteCacheSettings::new().ttl(Duration::from_secs(7200)),
+        )
         .unwrap()
         .build()
         .unwrap();
-    let error = ResponseCacheLayer::builder().routes(routes).build().unwrap_err();
+    let error = ResponseCacheLayer::builder()
+        .routes(routes)
+        .build()
+        .unwrap_err();
     assert!(error.message().contains("GET /x"), "{error}");
 }
 
 #[test]
 fn impossible_sizes_are_configuration_errors() {
-    assert!(ResponseCacheLayer::builder().max_capacity(0).build().is_err());
-    assert!(ResponseCacheLayer::builder().max_item_size(0).build().is_err());
+    assert!(
+        ResponseCacheLayer::builder()
+            .max_capacity(0)
+            .build()
+            .is_err()
+    );
+    assert!(
+        ResponseCacheLayer::builder()
+            .max_item_size(0)
+            .build()
+            .is_err()
+    );
     assert!(
         ResponseCacheLayer::builder()
             .max_capacity(1024)
@@ -807,10 +889,16 @@ async fn c7_an_authorized_max_age_zero_refetches_and_replaces_the_entry() {
     assert_eq!(refreshed.x_cache(), Some("Miss"));
     assert_eq!(refreshed.body, "call 3");
     let hit = send(&service, as_user(get("/x"), "alice")).await;
-    assert_eq!((hit.x_cache(), &hit.body[..]), (Some("Hit"), &b"call 3"[..]));
+    assert_eq!(
+        (hit.x_cache(), &hit.body[..]),
+        (Some("Hit"), &b"call 3"[..])
+    );
     // Bob may not: his entry stays.
     let ignored = send(&service, max_age_zero(as_user(get("/x"), "bob"))).await;
-    assert_eq!((ignored.x_cache(), &ignored.body[..]), (Some("Hit"), &b"call 2"[..]));
+    assert_eq!(
+        (ignored.x_cache(), &ignored.body[..]),
+        (Some("Hit"), &b"call 2"[..])
+    );
     assert_eq!(calls.load(SeqCst), 3);
 }
 
@@ -824,7 +912,12 @@ async fn c7_an_unauthorized_max_age_zero_flood_never_reaches_the_backend() {
         assert_eq!(answer.x_cache(), Some("Hit"));
         assert_eq!(answer.body, "call 1");
         // SUCCEED_WITH_RESPONSE_HEADER, the default.
-        assert!(answer.headers["warning"].to_str().unwrap().starts_with("199 "));
+        assert!(
+            answer.headers["warning"]
+                .to_str()
+                .unwrap()
+                .starts_with("199 ")
+        );
     }
     assert_eq!(calls.load(SeqCst), 1);
 }
@@ -845,7 +938,10 @@ async fn c7_fail_with_403_rejects_an_unauthorized_invalidation() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     let rejection = response.extensions().get::<Rejection>().unwrap();
     assert_eq!(rejection.response_type(), GatewayResponseType::AccessDenied);
     let body: Value =
@@ -876,8 +972,9 @@ async fn c7_succeed_without_response_header_ignores_silently() {
 #[tokio::test]
 async fn c7_without_required_authorization_anyone_may_invalidate() {
     let (backend, calls) = numbered();
-    let service = layer(ResponseCacheLayer::builder().require_authorization_for_cache_control(false))
-        .layer(backend);
+    let service =
+        layer(ResponseCacheLayer::builder().require_authorization_for_cache_control(false))
+            .layer(backend);
     send(&service, get("/x")).await;
     assert_eq!(send(&service, max_age_zero(get("/x"))).await.body, "call 2");
     assert_eq!(calls.load(SeqCst), 2);
@@ -904,10 +1001,16 @@ async fn flush_and_invalidate_if_drop_entries() {
             .as_ref()
             .is_some_and(|k| k.to_string() == "GET /orders/{id}")
     });
-    assert_eq!(send(&service, get("/orders/1")).await.x_cache(), Some("Miss"));
+    assert_eq!(
+        send(&service, get("/orders/1")).await.x_cache(),
+        Some("Miss")
+    );
     assert_eq!(send(&service, get("/users/1")).await.x_cache(), Some("Hit"));
     cache.flush();
-    assert_eq!(send(&service, get("/users/1")).await.x_cache(), Some("Miss"));
+    assert_eq!(
+        send(&service, get("/users/1")).await.x_cache(),
+        Some("Miss")
+    );
     assert_eq!(calls.load(SeqCst), 5);
 }
 
@@ -916,7 +1019,11 @@ async fn flush_and_invalidate_if_drop_entries() {
 #[tokio::test]
 async fn c8_an_item_over_1_mib_is_served_but_not_stored() {
     let (backend, calls) = backend(|request: &Req, _| {
-        let size = if request.uri().path() == "/big" { (1 << 20) + 1 } else { 1 << 20 };
+        let size = if request.uri().path() == "/big" {
+            (1 << 20) + 1
+        } else {
+            1 << 20
+        };
         ok(vec![b'x'; size])
     });
     let cache = layer(ResponseCacheLayer::builder());
@@ -1019,7 +1126,12 @@ async fn stream_five_mib(exact: bool) {
     assert_eq!(received, 5 << 20);
     assert_eq!(cache.stats().stores, 0);
     assert_eq!(
-        service.clone().oneshot(get("/video")).await.unwrap().headers()["x-cache"],
+        service
+            .clone()
+            .oneshot(get("/video"))
+            .await
+            .unwrap()
+            .headers()["x-cache"],
         "Miss"
     );
     assert_eq!(calls.load(SeqCst), 2);
@@ -1149,10 +1261,9 @@ async fn waiters_stop_waiting_for_a_stuck_leader_after_the_timeout() {
             Ok::<_, Infallible>(ok(format!("call {n}")))
         }
     });
-    let service = layer(
-        ResponseCacheLayer::builder().single_flight_timeout(Duration::from_secs(2)),
-    )
-    .layer(backend);
+    let service =
+        layer(ResponseCacheLayer::builder().single_flight_timeout(Duration::from_secs(2)))
+            .layer(backend);
     let stuck = tokio::spawn({
         let service = service.clone();
         async move { send(&service, get("/x")).await }
@@ -1176,7 +1287,10 @@ async fn a_cancelled_leader_hands_over_to_a_waiter() {
     drop(leader);
     let response = waiter.await.unwrap();
     assert_eq!(response.headers()["x-cache"], "Miss");
-    assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "call 2");
+    assert_eq!(
+        response.into_body().collect().await.unwrap().to_bytes(),
+        "call 2"
+    );
     assert_eq!(send(&service, get("/x")).await.x_cache(), Some("Hit"));
     assert_eq!(calls.load(SeqCst), 2);
 }
@@ -1189,8 +1303,20 @@ async fn waiters_fetch_for_themselves_when_the_response_cannot_be_stored() {
     let leader = service.ready().await.unwrap().call(get("/x"));
     let waiter = service.ready().await.unwrap().call(get("/x"));
     let (leader, waiter) = tokio::join!(leader, waiter);
-    let leader = leader.unwrap().into_body().collect().await.unwrap().to_bytes();
-    let waiter = waiter.unwrap().into_body().collect().await.unwrap().to_bytes();
+    let leader = leader
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes();
+    let waiter = waiter
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes();
     assert_eq!(leader, "call 1");
     assert_eq!(waiter, "call 2");
     assert_eq!(calls.load(SeqCst), 2);
@@ -1225,7 +1351,10 @@ async fn config_in_api_gateway_vocabulary_builds_the_layer() {
     let (backend, calls) = numbered();
     let service = cache.layer(backend);
     send(&service, get("/e?type=a&x=1")).await;
-    assert_eq!(send(&service, get("/e?type=a&x=2")).await.x_cache(), Some("Hit"));
+    assert_eq!(
+        send(&service, get("/e?type=a&x=2")).await.x_cache(),
+        Some("Hit")
+    );
     let post = || Request::post("/search").body(Full::default()).unwrap();
     send(&service, post()).await;
     assert_eq!(send(&service, post()).await.x_cache(), Some("Hit"));
@@ -1271,4 +1400,91 @@ async fn gateway_responses_render_the_403_in_aws_style() {
     let denied = send(&service, max_age_zero(get("/x"))).await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
     assert_eq!(denied.headers["x-amzn-errortype"], "AccessDeniedException");
+}
+
+#[tokio::test]
+async fn a_miss_served_by_hyper_over_a_socket_is_stored() {
+    // hyper stops polling a body once it reports its end: the store must not wait for `None`.
+    let (backend, calls) = numbered();
+    let service = layer(ResponseCacheLayer::builder()).layer(backend);
+    let service = tower::ServiceBuilder::new()
+        .map_request(|request: Request<hyper::body::Incoming>| request.map(|_| Full::default()))
+        .service(service);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let service = hyper_util::service::TowerToHyperService::new(service);
+        hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+            .await
+            .unwrap();
+    });
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let request = Request::get("/x")
+            .body(http_body_util::Empty::<Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let x_cache = response.headers()["x-cache"].to_str().unwrap().to_owned();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        seen.push((x_cache, body));
+    }
+    assert_eq!(seen[0], ("Miss".to_owned(), Bytes::from("call 1")));
+    assert_eq!(seen[1], ("Hit".to_owned(), Bytes::from("call 1")));
+    assert_eq!(calls.load(SeqCst), 1);
+}
+
+#[tokio::test]
+async fn head_uses_the_get_routes_settings_and_entry() {
+    let (backend, calls) = numbered();
+    let routes = RouteTable::builder()
+        .route(
+            "GET /items/{id}",
+            RouteCacheSettings::new()
+                .cache_key_parameters(["method.request.querystring.v".parse().unwrap()]),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+    let service = layer(ResponseCacheLayer::builder().routes(routes)).layer(backend);
+    send(&service, get("/items/1?v=2")).await;
+    let head = Request::head("/items/1?v=2").body(Full::default()).unwrap();
+    assert_eq!(send(&service, head).await.x_cache(), Some("Hit"));
+    assert_eq!(calls.load(SeqCst), 1);
+}
+
+#[tokio::test]
+async fn head_under_an_axum_route_is_answered_from_the_get_entry() {
+    use axum::routing::get as axum_get;
+    let cache = layer(ResponseCacheLayer::builder());
+    let app = axum::Router::new()
+        .route("/doc/{id}", axum_get(|| async { "document" }))
+        .route_layer(cache.clone());
+    let get_response = app
+        .clone()
+        .oneshot(
+            Request::get("/doc/1")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    get_response.into_body().collect().await.unwrap();
+    let head = app
+        .oneshot(
+            Request::head("/doc/1")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(head.headers()["x-cache"], "Hit");
+    assert_eq!(head.headers()["content-length"], "8");
 }

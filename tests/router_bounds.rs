@@ -23,6 +23,18 @@ fn layers_fit_router_layer_and_route_layer() {
     let _: Router = Router::new()
         .route("/", get(|| async {}))
         .route_layer(MatchRouteLayer::new(table()));
+    #[cfg(feature = "response-cache")]
+    {
+        let cache = apigw::response_cache::ResponseCacheLayer::builder()
+            .build()
+            .unwrap();
+        let _: Router = Router::new()
+            .route("/", get(|| async {}))
+            .layer(cache.clone());
+        let _: Router = Router::new()
+            .route("/", get(|| async {}))
+            .route_layer(cache);
+    }
 }
 
 #[test]
@@ -41,4 +53,16 @@ fn public_types_are_send_sync_and_layers_clone() {
     assert_send_sync_static::<apigw::clock::ManualClock>();
     assert_send_sync_static::<apigw::clock::SharedClock>();
     assert_send_sync_static::<apigw::body::GatewayBody<http_body_util::Full<bytes::Bytes>>>();
+    #[cfg(feature = "response-cache")]
+    {
+        use apigw::response_cache as cache;
+        assert_send_sync_static::<cache::ResponseCacheLayer>();
+        assert_clone::<cache::ResponseCacheLayer>();
+        assert_send_sync_static::<cache::ResponseCache<axum::Router>>();
+        assert_send_sync_static::<cache::CacheBody<http_body_util::Full<bytes::Bytes>>>();
+        assert_send_sync_static::<cache::CacheStats>();
+        assert_send_sync_static::<cache::CacheKey>();
+        assert_send_sync_static::<cache::ResponseCacheConfig>();
+        assert_send_sync_static::<cache::RouteCacheSettings>();
+    }
 }

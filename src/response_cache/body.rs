@@ -10,9 +10,9 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use super::cache_key::CacheKey;
 use super::service::Shared;
 use super::store::{Entry, FlightGuard, Outcome};
-use super::cache_key::CacheKey;
 
 pin_project! {
     /// The body of a response the backend sent through the cache: the

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
 
 use http::request::Parts;
@@ -141,8 +141,12 @@ impl KeyHasher {
         // normalised (no dot-segment removal, no decoding, no slash folding).
         field(&mut h, Tag::Path, parts.uri.path().as_bytes());
         if let Some(route) = spec.route {
-            h.write_u8(Tag::Route as u8);
-            route.route_key().hash(&mut h);
+            // The route's path template, not its method: HEAD shares GET's
+            // entry, and the stored method is keyed above.
+            match route.resource() {
+                Some(template) => field(&mut h, Tag::Route, template.as_bytes()),
+                None => h.write_u8(Tag::Absent as u8),
+            }
             field(&mut h, Tag::Stage, route.stage().as_bytes());
         }
         for parameter in spec.parameters {
@@ -329,11 +333,15 @@ mod tests {
     #[test]
     fn parameters_parse_api_gateway_syntax() {
         assert_eq!(
-            "method.request.header.Accept".parse::<CacheKeyParameter>().unwrap(),
+            "method.request.header.Accept"
+                .parse::<CacheKeyParameter>()
+                .unwrap(),
             CacheKeyParameter::Header(HeaderName::from_static("accept"))
         );
         assert_eq!(
-            "method.request.path.id".parse::<CacheKeyParameter>().unwrap(),
+            "method.request.path.id"
+                .parse::<CacheKeyParameter>()
+                .unwrap(),
             CacheKeyParameter::Path("id".into())
         );
         for bad in [
@@ -464,11 +472,9 @@ mod tests {
     fn authorizer_principal_and_api_key_are_distinct_identities() {
         let hasher = KeyHasher::default();
         let mut by_principal = parts("/me");
-        by_principal.extensions.insert(AuthorizerContext::new(
-            Some("k1".into()),
-            Map::new(),
-            None,
-        ));
+        by_principal
+            .extensions
+            .insert(AuthorizerContext::new(Some("k1".into()), Map::new(), None));
         let mut by_key = parts("/me");
         by_key
             .extensions

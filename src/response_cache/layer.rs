@@ -432,7 +432,9 @@ impl ResponseCacheLayerBuilder {
             )));
         }
         if self.wait_timeout.is_zero() {
-            return Err(ConfigError::new("the single-flight timeout must be above 0"));
+            return Err(ConfigError::new(
+                "the single-flight timeout must be above 0",
+            ));
         }
         let settings = Settings {
             enabled: self.enabled,
@@ -503,7 +505,10 @@ fn merge(
 ) -> Result<Settings, ConfigError> {
     let ttl = route.ttl.unwrap_or(layer.ttl);
     check_ttl(&format!("the TTL of route `{key}`"), ttl)?;
-    let mut methods = route.methods.clone().unwrap_or_else(|| layer.methods.clone());
+    let mut methods = route
+        .methods
+        .clone()
+        .unwrap_or_else(|| layer.methods.clone());
     if route.enabled == Some(true)
         && let Some(method) = key.method()
         && !methods.contains(method)
@@ -512,7 +517,10 @@ fn merge(
     }
     let (parameters, keyed) = match &route.parameters {
         Some(parameters) => (parameters.as_slice().into(), keyed_headers(parameters)),
-        None => (Arc::clone(&layer.parameters), Arc::clone(&layer.keyed_headers)),
+        None => (
+            Arc::clone(&layer.parameters),
+            Arc::clone(&layer.keyed_headers),
+        ),
     };
     Ok(Settings {
         enabled: route.enabled.unwrap_or(layer.enabled),
@@ -615,8 +623,8 @@ impl TryFrom<ResponseCacheConfig> for ResponseCacheLayerBuilder {
     type Error = ConfigError;
 
     fn try_from(config: ResponseCacheConfig) -> Result<Self, ConfigError> {
-        let mut builder = ResponseCacheLayer::builder()
-            .cache_key_parameters(config.cache_key_parameters);
+        let mut builder =
+            ResponseCacheLayer::builder().cache_key_parameters(config.cache_key_parameters);
         if let Some(enabled) = config.caching_enabled {
             builder = builder.caching_enabled(enabled);
         }

@@ -158,7 +158,12 @@ impl VaryValues {
         Self(
             names
                 .iter()
-                .map(|name| (name.clone(), request.get_all(name).iter().cloned().collect()))
+                .map(|name| {
+                    (
+                        name.clone(),
+                        request.get_all(name).iter().cloned().collect(),
+                    )
+                })
                 .collect(),
         )
     }
@@ -203,7 +208,9 @@ impl StatusSet {
 
     pub(crate) fn contains(&self, status: StatusCode) -> bool {
         let i = usize::from(status.as_u16().saturating_sub(100));
-        self.0.get(i / 64).is_some_and(|word| word & (1 << (i % 64)) != 0)
+        self.0
+            .get(i / 64)
+            .is_some_and(|word| word & (1 << (i % 64)) != 0)
     }
 
     fn codes(&self) -> impl Iterator<Item = u16> + '_ {
@@ -350,16 +357,16 @@ mod tests {
     #[test]
     fn vary_star_never_matches() {
         assert_eq!(Vary::parse(&headers(&[("vary", "*")])), Vary::Any);
-        assert_eq!(
-            Vary::parse(&headers(&[("vary", "Accept, *")])),
-            Vary::Any
-        );
+        assert_eq!(Vary::parse(&headers(&[("vary", "Accept, *")])), Vary::Any);
     }
 
     #[test]
     fn vary_names_are_case_insensitive_and_whitespace_tolerant() {
         assert_eq!(
-            Vary::parse(&headers(&[("vary", " Accept ,ACCEPT-Language"), ("vary", "accept")])),
+            Vary::parse(&headers(&[
+                ("vary", " Accept ,ACCEPT-Language"),
+                ("vary", "accept")
+            ])),
             Vary::Headers(vec![
                 HeaderName::from_static("accept"),
                 HeaderName::from_static("accept-language")

@@ -185,10 +185,21 @@ pub(crate) struct Miss {
 impl Shared {
     /// The settings and route match for a request.
     pub(crate) fn settings_for(&self, parts: &Parts) -> (&Settings, Option<RouteMatch>) {
-        if let Some(routes) = &self.routes
-            && let Some((settings, matched)) = routes.lookup_request(parts)
-        {
-            return (settings, Some(matched));
+        if let Some(routes) = &self.routes {
+            // HEAD is answered from GET entries, under GET's route settings.
+            let found = if parts.method == Method::HEAD
+                && !parts
+                    .extensions
+                    .get::<RouteMatch>()
+                    .is_some_and(|m| routes.get(m.route_key()).is_some())
+            {
+                routes.lookup(&Method::GET, parts.uri.path())
+            } else {
+                routes.lookup_request(parts)
+            };
+            if let Some((settings, matched)) = found {
+                return (settings, Some(matched));
+            }
         }
         (&self.settings, RouteMatch::from_request_parts(parts))
     }
@@ -360,7 +371,10 @@ fn hit(
     (response, Some(entry.body.clone()))
 }
 
-fn body_of<B>(response: Response<()>, body: Option<bytes::Bytes>) -> Response<GatewayBody<CacheBody<B>>> {
+fn body_of<B>(
+    response: Response<()>,
+    body: Option<bytes::Bytes>,
+) -> Response<GatewayBody<CacheBody<B>>> {
     response.map(|()| body.map_or_else(GatewayBody::empty, GatewayBody::full))
 }
 
@@ -600,7 +614,12 @@ where
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
                 Kind::Wait {
-                    future: Box::pin(wait(inner, Request::from_parts(parts, body), miss, receiver)),
+                    future: Box::pin(wait(
+                        inner,
+                        Request::from_parts(parts, body),
+                        miss,
+                        receiver,
+                    )),
                 }
             }
         };

@@ -72,7 +72,7 @@ pub struct CacheStats {
     /// Requests the cache did not apply to (method or route not cached,
     /// `Authorization` without a principal, caching disabled).
     pub bypasses: u64,
-    /// Responses stored now: entries and their weight in bytes.
+    /// Responses stored now.
     pub entries: u64,
     /// Bytes the stored responses weigh.
     pub weighted_size: u64,
