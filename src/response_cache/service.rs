@@ -187,12 +187,11 @@ impl Shared {
     pub(crate) fn settings_for(&self, parts: &Parts) -> (&Settings, Option<RouteMatch>) {
         if let Some(routes) = &self.routes {
             // HEAD is answered from GET entries, under GET's route settings.
-            let found = if parts.method == Method::HEAD
-                && !parts
-                    .extensions
-                    .get::<RouteMatch>()
-                    .is_some_and(|m| routes.get(m.route_key()).is_some())
-            {
+            let known_route = parts
+                .extensions
+                .get::<RouteMatch>()
+                .is_some_and(|m| routes.get(m.route_key()).is_some());
+            let found = if parts.method == Method::HEAD && !known_route {
                 routes.lookup(&Method::GET, parts.uri.path())
             } else {
                 routes.lookup_request(parts)
@@ -283,7 +282,8 @@ impl Shared {
         }
         // A HEAD answer has no body to store; a GET with a body ("fat GET")
         // may answer from something the key does not see.
-        let store = !head && !(method == Method::GET && has_body(&parts.headers));
+        let fat_get = method == Method::GET && has_body(&parts.headers);
+        let store = !head && !fat_get;
         let mut miss = Miss {
             shared: Arc::clone(self),
             key,
