@@ -90,6 +90,14 @@ fn as_user(mut request: Req, sub: &str) -> Req {
     request
 }
 
+fn one_route(key: &str, settings: RouteCacheSettings) -> RouteTable<RouteCacheSettings> {
+    RouteTable::builder()
+        .route(key, settings)
+        .unwrap()
+        .build()
+        .unwrap()
+}
+
 fn layer(builder: ResponseCacheLayerBuilder) -> ResponseCacheLayer {
     builder.build().unwrap()
 }
@@ -195,14 +203,10 @@ async fn other_methods_are_not_cached_by_default() {
 #[tokio::test]
 async fn a_route_that_enables_caching_for_post_caches_post() {
     let (backend, calls) = numbered();
-    let routes = RouteTable::builder()
-        .route(
-            "POST /search",
-            RouteCacheSettings::new().caching_enabled(true),
-        )
-        .unwrap()
-        .build()
-        .unwrap();
+    let routes = one_route(
+        "POST /search",
+        RouteCacheSettings::new().caching_enabled(true),
+    );
     let service = layer(ResponseCacheLayer::builder().routes(routes)).layer(backend);
     let post = |uri| Request::post(uri).body(Full::default()).unwrap();
     send(&service, post("/search")).await;
@@ -216,14 +220,10 @@ async fn a_route_that_enables_caching_for_post_caches_post() {
 #[tokio::test]
 async fn a_route_can_turn_caching_off() {
     let (backend, calls) = numbered();
-    let routes = RouteTable::builder()
-        .route(
-            "GET /live",
-            RouteCacheSettings::new().caching_enabled(false),
-        )
-        .unwrap()
-        .build()
-        .unwrap();
+    let routes = one_route(
+        "GET /live",
+        RouteCacheSettings::new().caching_enabled(false),
+    );
     let service = layer(ResponseCacheLayer::builder().routes(routes)).layer(backend);
     send(&service, get("/live")).await;
     assert!(send(&service, get("/live")).await.x_cache().is_none());
@@ -271,17 +271,13 @@ async fn unlisted_query_strings_share_an_entry_as_in_api_gateway() {
 #[tokio::test]
 async fn listed_headers_and_path_parameters_vary_the_key() {
     let (backend, calls) = numbered();
-    let routes = RouteTable::builder()
-        .route(
-            "GET /items/{id}",
-            RouteCacheSettings::new().cache_key_parameters([
-                "method.request.path.id".parse().unwrap(),
-                "method.request.header.accept-language".parse().unwrap(),
-            ]),
-        )
-        .unwrap()
-        .build()
-        .unwrap();
+    let routes = one_route(
+        "GET /items/{id}",
+        RouteCacheSettings::new().cache_key_parameters([
+            "method.request.path.id".parse().unwrap(),
+            "method.request.header.accept-language".parse().unwrap(),
+        ]),
+    );
     let service = layer(ResponseCacheLayer::builder().routes(routes)).layer(backend);
     let with_language = |uri: &str, language: &'static str| {
         let mut request = get(uri);
@@ -433,14 +429,10 @@ async fn c1_authorization_without_a_principal_bypasses_the_cache() {
 #[tokio::test]
 async fn c1_a_route_may_opt_in_to_sharing_unidentified_authorization() {
     let (backend, calls) = numbered();
-    let routes = RouteTable::builder()
-        .route(
-            "GET /catalog",
-            RouteCacheSettings::new().share_unidentified_authorization(true),
-        )
-        .unwrap()
-        .build()
-        .unwrap();
+    let routes = one_route(
+        "GET /catalog",
+        RouteCacheSettings::new().share_unidentified_authorization(true),
+    );
     let service = layer(ResponseCacheLayer::builder().routes(routes)).layer(backend);
     let bearer = |uri: &str, token: &str| {
         let mut request = get(uri);
@@ -774,14 +766,10 @@ async fn backend_max_age_shortens_the_ttl() {
 async fn a_route_ttl_overrides_the_layer_ttl() {
     let (clock, shared) = manual();
     let (backend, _) = numbered();
-    let routes = RouteTable::builder()
-        .route(
-            "GET /fast",
-            RouteCacheSettings::new().ttl(Duration::from_secs(5)),
-        )
-        .unwrap()
-        .build()
-        .unwrap();
+    let routes = one_route(
+        "GET /fast",
+        RouteCacheSettings::new().ttl(Duration::from_secs(5)),
+    );
     let service = layer(
         ResponseCacheLayer::builder()
             .with_clock(shared)
@@ -817,14 +805,10 @@ fn a_ttl_over_3600_seconds_is_a_configuration_error() {
             .build()
             .is_ok()
     );
-    let routes = RouteTable::builder()
-        .route(
-            "GET /x",
-            RouteCacheSettings::new().ttl(Duration::from_secs(7200)),
-        )
-        .unwrap()
-        .build()
-        .unwrap();
+    let routes = one_route(
+        "GET /x",
+        RouteCacheSettings::new().ttl(Duration::from_secs(7200)),
+    );
     let error = ResponseCacheLayer::builder()
         .routes(routes)
         .build()
@@ -1444,15 +1428,11 @@ async fn a_miss_served_by_hyper_over_a_socket_is_stored() {
 #[tokio::test]
 async fn head_uses_the_get_routes_settings_and_entry() {
     let (backend, calls) = numbered();
-    let routes = RouteTable::builder()
-        .route(
-            "GET /items/{id}",
-            RouteCacheSettings::new()
-                .cache_key_parameters(["method.request.querystring.v".parse().unwrap()]),
-        )
-        .unwrap()
-        .build()
-        .unwrap();
+    let routes = one_route(
+        "GET /items/{id}",
+        RouteCacheSettings::new()
+            .cache_key_parameters(["method.request.querystring.v".parse().unwrap()]),
+    );
     let service = layer(ResponseCacheLayer::builder().routes(routes)).layer(backend);
     send(&service, get("/items/1?v=2")).await;
     let head = Request::head("/items/1?v=2").body(Full::default()).unwrap();

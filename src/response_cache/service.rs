@@ -207,17 +207,21 @@ impl Shared {
     pub(crate) fn key_for(&self, parts: &Parts) -> Option<CacheKey> {
         let (settings, route) = self.settings_for(parts);
         let method = lookup_method(&parts.method);
-        settings.caches(method, route.as_ref()).then(|| {
-            self.hasher.key(
-                parts,
-                KeySpec {
-                    method,
-                    route: route.as_ref(),
-                    parameters: &settings.parameters,
-                    identity: self.identity_in_key,
-                },
-            )
-        })
+        settings
+            .caches(method, route.as_ref())
+            .then(|| self.key_of(parts, settings, route.as_ref()))
+    }
+
+    fn key_of(&self, parts: &Parts, settings: &Settings, route: Option<&RouteMatch>) -> CacheKey {
+        self.hasher.key(
+            parts,
+            KeySpec {
+                method: lookup_method(&parts.method),
+                route,
+                parameters: &settings.parameters,
+                identity: self.identity_in_key,
+            },
+        )
     }
 
     fn plan(self: &Arc<Self>, parts: &mut Parts) -> Plan {
@@ -257,15 +261,7 @@ impl Shared {
                 }
             }
         }
-        let key = self.hasher.key(
-            parts,
-            KeySpec {
-                method,
-                route: route.as_ref(),
-                parameters: &settings.parameters,
-                identity: self.identity_in_key,
-            },
-        );
+        let key = self.key_of(parts, settings, route.as_ref());
         let head = parts.method == Method::HEAD;
         let now = self.clock.now();
         if refetch {
