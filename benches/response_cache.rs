@@ -63,6 +63,19 @@ fn hit(c: &mut Criterion) {
         b.iter(|| black_box(bare.get(black_box("/orders/1"))));
     });
 
+    // Context: the no-op backend alone, no cache, same request and response.
+    let plain = backend();
+    group.bench_function("no_cache_backend_only", |b| {
+        b.to_async(&runtime).iter_batched(
+            request,
+            |request| {
+                let service = plain.clone();
+                async move { service.oneshot(request).await.unwrap() }
+            },
+            BatchSize::SmallInput,
+        );
+    });
+
     // apigw: prime the entry, then measure hits.
     let ours = ResponseCacheLayer::builder()
         .build()

@@ -353,8 +353,9 @@ fn hit(
     let headers = response.headers_mut();
     *headers = entry.headers.clone();
     let age = entry.initial_age + now.saturating_duration_since(entry.stored_at).as_secs();
-    headers.insert(AGE, HeaderValue::from(age));
-    headers.insert(X_CACHE, HIT);
+    // Stored headers already hold `X-Cache: Hit` and an `Age` slot, so this
+    // replaces in place.
+    headers.insert(AGE, age_value(age));
     if warning {
         headers.append(WARNING, INVALIDATION_IGNORED_WARNING);
     }
@@ -365,6 +366,22 @@ fn hit(
         return (response, None);
     }
     (response, Some(entry.body.clone()))
+}
+
+/// `Age` values up to the longest TTL plus a minute, formatted once per
+/// process and shared; larger ages are formatted per response.
+fn age_value(age: u64) -> HeaderValue {
+    static AGES: std::sync::OnceLock<Box<[HeaderValue]>> = std::sync::OnceLock::new();
+    let ages = AGES.get_or_init(|| {
+        (0..=super::MAX_TTL.as_secs() + 60)
+            .map(HeaderValue::from)
+            .collect()
+    });
+    usize::try_from(age)
+        .ok()
+        .and_then(|i| ages.get(i))
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from(age))
 }
 
 fn body_of<B>(
@@ -436,6 +453,8 @@ impl Miss {
                 for name in &NOT_STORED_HEADERS {
                     headers.remove(name);
                 }
+                headers.insert(X_CACHE, HIT);
+                headers.insert(AGE, HeaderValue::from_static("0"));
                 let initial_age = parts
                     .headers
                     .get(AGE)
