@@ -65,6 +65,7 @@
 //! | Lambda proxy integration | [`integration`] | `integration` | 413 `REQUEST_TOO_LARGE`, 502/500 `INTEGRATION_FAILURE`, 504 `INTEGRATION_TIMEOUT` / `INTEGRATION_FAILURE` |
 //! | custom (Lambda) authorizer with result cache | [`lambda_authorizer`] | `lambda-authorizer` | 401 `UNAUTHORIZED`, 403 `ACCESS_DENIED`, 500 `AUTHORIZER_CONFIGURATION_ERROR` |
 //! | JWT authorizer | [`jwt`] | `jwt` | 401 `UNAUTHORIZED` with `WWW-Authenticate`, 403 `ACCESS_DENIED` (`insufficient_scope`), 500 `AUTHORIZER_FAILURE` |
+//! | response cache | [`response_cache`] | `response-cache` | 403 `ACCESS_DENIED` for an unauthorized `Cache-Control: max-age=0` (with `FAIL_WITH_403`) |
 //! | RFC 9457 errors | [`problem`] | always | — |
 //! | access logs (`$context` variables) | `access_log` | `access-log` | — |
 //! | API Gateway metrics | `metrics` | `metrics` | — |
@@ -126,6 +127,9 @@ pub mod lambda_authorizer;
 pub mod metrics;
 pub mod observe;
 pub mod problem;
+#[cfg(feature = "response-cache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "response-cache")))]
+pub mod response_cache;
 pub mod route;
 #[cfg(feature = "throttle")]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "throttle", feature = "usage-plan"))))]

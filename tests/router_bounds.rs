@@ -103,6 +103,18 @@ fn layers_fit_router_layer_and_route_layer() {
             .route("/", get(|| async {}))
             .route_layer(jwt());
     }
+    #[cfg(feature = "response-cache")]
+    {
+        let cache = apigw::response_cache::ResponseCacheLayer::builder()
+            .build()
+            .unwrap();
+        let _: Router = Router::new()
+            .route("/", get(|| async {}))
+            .layer(cache.clone());
+        let _: Router = Router::new()
+            .route("/", get(|| async {}))
+            .route_layer(cache);
+    }
 }
 
 #[test]
@@ -170,5 +182,17 @@ fn public_types_are_send_sync_and_layers_clone() {
         assert_send_sync_static::<apigw::jwt::KeySet>();
         assert_send_sync_static::<apigw::jwt::JwtRejection>();
         assert_send_sync_static::<apigw::jwt::JwtAuthorizerConfig>();
+    }
+    #[cfg(feature = "response-cache")]
+    {
+        use apigw::response_cache as cache;
+        assert_send_sync_static::<cache::ResponseCacheLayer>();
+        assert_clone::<cache::ResponseCacheLayer>();
+        assert_send_sync_static::<cache::ResponseCache<axum::Router>>();
+        assert_send_sync_static::<cache::CacheBody<http_body_util::Full<bytes::Bytes>>>();
+        assert_send_sync_static::<cache::CacheStats>();
+        assert_send_sync_static::<cache::CacheKey>();
+        assert_send_sync_static::<cache::ResponseCacheConfig>();
+        assert_send_sync_static::<cache::RouteCacheSettings>();
     }
 }
