@@ -113,7 +113,8 @@ async fn run(url: &str) {
     match output {
         Ok(output) => {
             let text = String::from_utf8_lossy(&output.stdout);
-            let line = text.lines().last().unwrap_or("").trim().to_owned();
+            // The progress lines end in `\r`; the summary comes last.
+            let line = text.rsplit('\r').next().unwrap_or("").trim().to_owned();
             println!("redis-benchmark -c 1 -P {IN_FLIGHT} EVALSHA (same script): {line}");
         }
         Err(error) => println!("redis-benchmark not run: {error}"),

@@ -467,3 +467,52 @@ async fn failure_policies_when_redis_dies_and_recovery_without_restart() {
         assert_eq!(bounded(&closed).await, StatusCode::OK);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis"]
+async fn limiter_decisions_follow_the_bucket_math() {
+    use apigw::store::{BucketKey, Decision, LimitSpec, RateLimitStore};
+    use apigw::throttle::Limit;
+
+    let url = redis_url();
+    let store = patient(&url, &prefix());
+    let clock: SharedClock = Arc::new(ManualClock::new());
+    let spec = LimitSpec::new("decisions", Limit::new(1.0, 3).unwrap(), 10);
+    let limiter = store.limiter(&spec, &clock);
+    let key = BucketKey::Ip("192.0.2.1".parse().unwrap());
+    let mut remaining = Vec::new();
+    for _ in 0..3 {
+        match limiter.check(&key).await.unwrap() {
+            Decision::Admitted {
+                remaining: r,
+                reset,
+            } => {
+                assert!(reset <= Duration::from_secs(3), "{reset:?}");
+                remaining.push(r);
+            }
+            other => panic!("expected a token, got {other:?}"),
+        }
+    }
+    assert_eq!(remaining, vec![2, 1, 0]);
+    match limiter.check(&key).await.unwrap() {
+        Decision::Rejected {
+            retry_after: Some(wait),
+        } => assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        ),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    // Another key has its own bucket.
+    let other = BucketKey::text("{braces}:and:colons%");
+    assert!(limiter.check(&other).await.unwrap().is_admitted());
+    // Burst 0 admits nothing, with no round trip.
+    let blocked = store.limiter(
+        &LimitSpec::new("blocked", Limit::new(0.0, 0).unwrap(), 10),
+        &clock,
+    );
+    assert_eq!(
+        blocked.check(&key).await.unwrap(),
+        Decision::Rejected { retry_after: None }
+    );
+}

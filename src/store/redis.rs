@@ -104,6 +104,9 @@
 //! quota limits above 2^53 are treated as 2^53.
 //!
 //! [`Clock`]: crate::clock::Clock
+//! [`FailurePolicy`]: super::FailurePolicy
+//! [`FailurePolicy::Open`]: super::FailurePolicy::Open
+//! [`FailurePolicy::Closed`]: super::FailurePolicy::Closed
 
 use std::collections::HashMap;
 use std::fmt;
