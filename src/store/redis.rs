@@ -4,7 +4,7 @@
 //! One [`RedisStore`] implements both [`RateLimitStore`] and [`QuotaStore`]:
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), apigw::error::ConfigError> {
+//! # async fn run() -> Result<(), apigw::ConfigError> {
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use apigw::store::{FailurePolicy, RedisStore};
@@ -98,6 +98,13 @@
 //! is down, requests fail fast (the connection is known to be broken) and
 //! the connection is re-established in the background; the first requests
 //! after the server returns may still fail while it reconnects.
+//!
+//! A request that times out may still have reached the server and used a
+//! token and a quota unit (the client stopped waiting, the script ran): set
+//! the timeout above the server's normal latency under load, not at it.
+//!
+//! Not provided: a fall-back to local in-memory limits while Redis is away,
+//! and a local pre-check that rejects before the round trip.
 //!
 //! Limits to know: buckets whose window (`burst / rate`) is longer than about
 //! 100 days lose sub-microsecond precision (Lua numbers are doubles), and
