@@ -419,9 +419,18 @@ async fn failure_policies_when_redis_dies_and_recovery_without_restart() {
         FailurePolicy::Closed,
     );
     let all = [&open, &closed, &plan_open, &plan_closed];
+    // The first request connects and loads the script within the 50 ms
+    // timeout; on a loaded machine it may take a few tries.
     for service in all {
-        let status = service.clone().oneshot(request()).await.unwrap();
-        assert_eq!(status, StatusCode::OK);
+        let mut admitted = false;
+        for _ in 0..100 {
+            if service.clone().oneshot(request()).await.unwrap() == StatusCode::OK {
+                admitted = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(admitted, "the server never answered in time");
     }
 
     server.kill();
