@@ -66,6 +66,7 @@
 //! | custom (Lambda) authorizer with result cache | [`lambda_authorizer`] | `lambda-authorizer` | 401 `UNAUTHORIZED`, 403 `ACCESS_DENIED`, 500 `AUTHORIZER_CONFIGURATION_ERROR` |
 //! | JWT authorizer | [`jwt`] | `jwt` | 401 `UNAUTHORIZED` with `WWW-Authenticate`, 403 `ACCESS_DENIED` (`insufficient_scope`), 500 `AUTHORIZER_FAILURE` |
 //! | response cache | [`response_cache`] | `response-cache` | 403 `ACCESS_DENIED` for an unauthorized `Cache-Control: max-age=0` (with `FAIL_WITH_403`) |
+//! | shared throttle buckets and quotas for many replicas | `store::redis` | `redis` | the throttle / usage-plan layers' 503 when failing closed |
 //! | RFC 9457 errors | [`problem`] | always | — |
 //! | access logs (`$context` variables) | `access_log` | `access-log` | — |
 //! | API Gateway metrics | `metrics` | `metrics` | — |

@@ -43,7 +43,12 @@ mod keys;
 mod memory;
 #[cfg(feature = "usage-plan")]
 mod quota;
+#[cfg(feature = "redis")]
+pub mod redis;
 
+#[cfg(feature = "usage-plan")]
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisLimiter, RedisStore, RedisStoreBuilder};
 #[cfg(feature = "usage-plan")]
 pub use keys::{ApiKey, KeyStore, MemoryKeyStore};
 pub use memory::{MemoryLimiter, MemoryRateLimitStore};
