@@ -29,7 +29,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-use apigw::access_log::{AccessLogConfig, AccessLogLayer};
+use apigw::access_log::{AccessLogConfig, AccessLogLayer, WriteAccessLog};
 use apigw::clock::{Clock, TokioClock};
 use apigw::events::v2;
 use apigw::integration::{LambdaIntegration, PayloadFormat, handler_fn};
@@ -77,7 +77,8 @@ pub struct GatewayConfig {
     /// The route keys the gateway serves (`GET /orders/{id}`). Other
     /// requests get 403 `MISSING_AUTHENTICATION_TOKEN`.
     pub routes: Vec<String>,
-    /// `accessLogSettings`.
+    /// `accessLogSettings` (JSON lines in API Gateway's default format
+    /// unless `format` says otherwise), printed on stdout.
     #[serde(default)]
     pub access_log_settings: AccessLogConfig,
     /// The coarse throttle in front of everything (by client IP).
@@ -245,8 +246,13 @@ fn orders_api() -> Result<Router, BoxError> {
 
 /// The whole gateway for `config`, served at `base`: the stack in the
 /// recommended order in front of the orders API, plus the demo issuer's
-/// endpoints. Returns the application and the demo credentials.
-pub fn gateway(mut config: GatewayConfig, base: &str) -> Result<(Router, Demo), BoxError> {
+/// endpoints, with access-log lines written to `access_log`. Returns the
+/// application and the demo credentials.
+pub fn gateway(
+    mut config: GatewayConfig,
+    base: &str,
+    access_log: impl WriteAccessLog,
+) -> Result<(Router, Demo), BoxError> {
     let issuer = DemoIssuer::generate(base)?;
     if config.authorizer.jwt_configuration.is_none() && config.authorizer.issuers.is_empty() {
         let demo: IssuerConfig =
@@ -279,10 +285,23 @@ pub fn gateway(mut config: GatewayConfig, base: &str) -> Result<(Router, Demo), 
             HeaderName::from_static("x-cache"),
         ]);
 
+    // `accessLogSettings` as AccessLogConfig's TryFrom reads it, plus a sink.
+    let settings = config.access_log_settings;
+    let mut log = AccessLogLayer::builder().sink(access_log);
+    if let Some(format) = settings.format {
+        log = log.format(format);
+    }
+    if let Some(api_id) = settings.api_id {
+        log = log.api_id(api_id);
+    }
+    if let Some(account_id) = settings.account_id {
+        log = log.account_id(account_id);
+    }
+
     let stack = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(AccessLogLayer::try_from(config.access_log_settings)?)
+        .layer(log.build()?)
         .layer(GatewayMetricsLayer::new())
         .layer(cors)
         .layer(MatchRouteLayer::with_options(
@@ -393,7 +412,7 @@ async fn main() -> Result<(), BoxError> {
     let addr = SocketAddr::from(([127, 0, 0, 1], options.port));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let (app, demo) = gateway(config, &base)?;
+    let (app, demo) = gateway(config, &base, |line: &str| println!("{line}"))?;
     print_help(&demo);
     serve(listener, app, async {
         let _ = tokio::signal::ctrl_c().await;

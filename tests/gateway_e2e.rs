@@ -6,6 +6,8 @@
 #[path = "../examples/gateway.rs"]
 mod gateway;
 
+use std::sync::{Arc, Mutex};
+
 use gateway::{Demo, GatewayConfig};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::Value;
@@ -15,11 +17,24 @@ type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 /// Starts the gateway for `config` on 127.0.0.1:0. The server stops when the
 /// test's runtime does.
 async fn start(config: GatewayConfig) -> Result<Demo, gateway::BoxError> {
+    Ok(start_logged(config).await?.0)
+}
+
+/// Access-log lines, as the gateway wrote them.
+type Lines = Arc<Mutex<Vec<String>>>;
+
+async fn start_logged(config: GatewayConfig) -> Result<(Demo, Lines), gateway::BoxError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let (app, demo) = gateway::gateway(config, &base)?;
+    let lines = Lines::default();
+    let sink = Arc::clone(&lines);
+    let (app, demo) = gateway::gateway(config, &base, move |line: &str| {
+        if let Ok(mut lines) = sink.lock() {
+            lines.push(line.to_owned());
+        }
+    })?;
     tokio::spawn(gateway::serve(listener, app, std::future::pending()));
-    Ok(demo)
+    Ok((demo, lines))
 }
 
 fn bearer(token: &str) -> String {
@@ -340,6 +355,55 @@ async fn the_embedded_configuration_loads_and_a_file_can_replace_it() -> TestRes
     // A block's own validation surfaces when the gateway is built.
     let mut config = GatewayConfig::embedded()?;
     config.routes.push("NOT A ROUTE".to_owned());
-    assert!(gateway::gateway(config, "http://127.0.0.1:1").is_err());
+    assert!(gateway::gateway(config, "http://127.0.0.1:1", |_: &str| {}).is_err());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_lines_in_api_gateway_vocabulary() -> TestResult {
+    let mut config = GatewayConfig::embedded()?;
+    config.access_log_settings = serde_json::from_str(
+        r#"{"format": "{\"requestId\":\"$context.requestId\",\"ip\":\"$context.identity.sourceIp\",\"httpMethod\":\"$context.httpMethod\",\"routeKey\":\"$context.routeKey\",\"status\":\"$context.status\",\"stage\":\"$context.stage\",\"principalId\":\"$context.authorizer.principalId\",\"responseType\":\"$context.error.responseType\"}"}"#,
+    )?;
+    let (demo, lines) = start_logged(config).await?;
+    let client = Client::new();
+    let ok = client
+        .get(format!("{}/orders/3", demo.base))
+        .header("authorization", bearer(&demo.token))
+        .send()
+        .await?;
+    assert_eq!(ok.status(), StatusCode::OK);
+    let ok_id = header(&ok, "x-request-id").ok_or("no x-request-id")?;
+    ok.text().await?;
+    let denied = client.get(format!("{}/orders/3", demo.base)).send().await?;
+    assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
+    let denied_id = header(&denied, "x-request-id").ok_or("no x-request-id")?;
+    denied.text().await?;
+
+    let lines: Vec<Value> = lines
+        .lock()
+        .map_err(|_| "poisoned")?
+        .iter()
+        .map(|line| serde_json::from_str(line))
+        .collect::<Result<_, _>>()?;
+    let find = |id: &str| {
+        lines
+            .iter()
+            .find(|line| line["requestId"] == id)
+            .cloned()
+            .ok_or(format!("no line for {id}"))
+    };
+    let line = find(&ok_id)?;
+    assert_eq!(line["ip"], "127.0.0.1");
+    assert_eq!(line["httpMethod"], "GET");
+    assert_eq!(line["routeKey"], "GET /orders/{id}");
+    assert_eq!(line["status"], "200");
+    assert_eq!(line["stage"], "prod");
+    assert_eq!(line["principalId"], "demo-user");
+    assert_eq!(line["responseType"], "-");
+    let line = find(&denied_id)?;
+    assert_eq!(line["status"], "401");
+    assert_eq!(line["principalId"], "-");
+    assert_eq!(line["responseType"], "UNAUTHORIZED");
     Ok(())
 }
