@@ -21,6 +21,11 @@
 //! usage plans and API keys, throttles, models, cache settings. Each section
 //! is one block's `…Config` and is loaded through its `TryFrom`.
 //!
+//! `GET /metrics` serves API Gateway's metrics (`Count`, `4XXError`,
+//! `Latency`, `CacheHitCount`, …, prefixed `apigw_`) in Prometheus' text
+//! format through `metrics-exporter-prometheus`; access-log lines go to
+//! stdout.
+//!
 //! Options: `--port N` (or `PORT`, default 8080), `--config FILE` to replace
 //! the embedded configuration. Stops on Ctrl-C.
 
@@ -28,6 +33,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
 use apigw::access_log::{AccessLogConfig, AccessLogLayer, WriteAccessLog};
 use apigw::clock::{Clock, TokioClock};
@@ -48,6 +54,7 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderName, Method, header};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower::ServiceBuilder;
@@ -183,6 +190,38 @@ impl DemoIssuer {
     }
 }
 
+/// The process's Prometheus recorder, installed once as the `metrics`
+/// facade's global recorder; `None` when another recorder was there first.
+fn prometheus() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok().map(|()| handle)
+        })
+        .clone()
+}
+
+/// `GET /metrics`: the gateway's metrics in Prometheus' text format.
+fn metrics_router() -> Router {
+    Router::new().route(
+        "/metrics",
+        get(|| async {
+            match prometheus() {
+                Some(handle) => {
+                    handle.run_upkeep();
+                    (http::StatusCode::OK, handle.render())
+                }
+                None => (
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    "another metrics recorder is installed\n".to_owned(),
+                ),
+            }
+        }),
+    )
+}
+
 /// What a demo user needs: where the gateway is, tokens and the API key.
 #[derive(Debug, Clone)]
 pub struct Demo {
@@ -302,7 +341,7 @@ pub fn gateway(
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(log.build()?)
-        .layer(GatewayMetricsLayer::new())
+        .layer(GatewayMetricsLayer::builder().prefix("apigw_").build())
         .layer(cors)
         .layer(MatchRouteLayer::with_options(
             routes,
@@ -317,7 +356,12 @@ pub fn gateway(
         .layer(ResponseCacheLayer::try_from(config.cache_settings)?)
         .service(orders_api()?);
 
-    let app = issuer.router().fallback_service(stack);
+    // Prometheus names cannot start with a digit (`4XXError`): hence the prefix.
+    let _ = prometheus();
+    let app = issuer
+        .router()
+        .merge(metrics_router())
+        .fallback_service(stack);
     Ok((app, demo))
 }
 

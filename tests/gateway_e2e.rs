@@ -407,3 +407,36 @@ async fn access_log_lines_in_api_gateway_vocabulary() -> TestResult {
     assert_eq!(line["responseType"], "UNAUTHORIZED");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_in_prometheus_format() -> TestResult {
+    let demo = start(GatewayConfig::embedded()?).await?;
+    let client = Client::new();
+    for _ in 0..2 {
+        let response = client
+            .get(format!("{}/stock", demo.base))
+            .header("authorization", bearer(&demo.token))
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let response = client.get(format!("{}/stock", demo.base)).send().await?;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    let response = client.get(format!("{}/metrics", demo.base)).send().await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await?;
+    // The recorder is global to the test process: other tests add to it.
+    let value = |name: &str| {
+        text.lines()
+            .filter(|line| line.starts_with(&format!("{name}{{")))
+            .filter(|line| {
+                line.contains(r#"route="GET /stock""#) && line.contains(r#"stage="prod""#)
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    assert!(value("apigw_Count") >= 3.0, "{text}");
+    assert!(value("apigw_4XXError") >= 1.0, "{text}");
+    Ok(())
+}
