@@ -1,64 +1,266 @@
 //! The demo gateway: `cargo run --example gateway`.
 //!
 //! A self-contained gateway on 127.0.0.1 in front of a small axum "orders"
-//! API. Routes are declared in API Gateway's vocabulary; a request for a route
-//! that is not declared is answered as API Gateway's REST APIs answer it:
-//! 403 `MISSING_AUTHENTICATION_TOKEN`, before anything else runs (pass
-//! `--not-found` to answer 404 `RESOURCE_NOT_FOUND` as HTTP APIs do).
+//! API, with the whole recommended stack as one `ServiceBuilder`:
 //!
-//! Options: `--port N` (or `PORT`, default 8080), `--aws` for API Gateway's
-//! `{"message": …}` error bodies instead of RFC 9457 problems. Stops on Ctrl-C.
+//! ```text
+//! request id → access log + metrics → CORS → route table
+//!   → TokenBucketThrottle (client IP) → JwtAuthorizer → UsagePlan (API key)
+//!   → TokenBucketThrottle (per route) → RequestValidator → ResponseCache
+//!   → the orders API | LambdaIntegration (GET /hello/{name})
+//! ```
 //!
-//! This example grows as blocks land: authorizers, throttles, usage plans,
-//! validation, the cache and a Lambda-style route.
+//! No external service is needed: the process is its own demo issuer. It
+//! generates an ES256 key at start, serves OIDC discovery and the JWKS on the
+//! same listener (`/.well-known/openid-configuration`, `/.well-known/jwks.json`),
+//! signs two tokens (one with the `orders/write` scope, one without), and
+//! prints them with the demo API key and curl commands to try.
+//!
+//! The gateway is described by one JSON document in API Gateway's vocabulary
+//! (`examples/gateway.json`, embedded): routes, the authorizer's scopes,
+//! usage plans and API keys, throttles, models, cache settings. Each section
+//! is one block's `…Config` and is loaded through its `TryFrom`.
+//!
+//! `GET /metrics` serves API Gateway's metrics (`Count`, `4XXError`,
+//! `Latency`, `CacheHitCount`, …, prefixed `apigw_`) in Prometheus' text
+//! format through `metrics-exporter-prometheus`; access-log lines go to
+//! stdout.
+//!
+//! Options: `--port N` (or `PORT`, default 8080), `--config FILE` to replace
+//! the embedded configuration. Stops on Ctrl-C.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
+use apigw::access_log::{AccessLogConfig, AccessLogLayer, WriteAccessLog};
+use apigw::clock::{Clock, TokioClock};
+use apigw::events::v2;
+use apigw::integration::{LambdaIntegration, PayloadFormat, handler_fn};
+use apigw::jwt::{IssuerConfig, JwtAuthorizerConfig, JwtAuthorizerLayer};
+use apigw::metrics::GatewayMetricsLayer;
 use apigw::problem::GatewayResponses;
+use apigw::response_cache::{ResponseCacheConfig, ResponseCacheLayer};
 use apigw::route::{MatchRouteLayer, RouteMatch, RouteTable, Unmatched};
+use apigw::throttle::{TokenBucketThrottleConfig, TokenBucketThrottleLayer};
+use apigw::usage_plan::{UsagePlanConfig, UsagePlanLayer};
+use apigw::validate::{RequestValidatorConfig, RequestValidatorLayer};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use axum::Router;
 use axum::extract::Json;
 use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::{HeaderName, Method, header};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde::Deserialize;
 use serde_json::{Value, json};
+use tower::ServiceBuilder;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-struct Options {
-    port: u16,
-    aws: bool,
-    not_found: bool,
+/// A boxed error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The embedded default configuration.
+pub const DEFAULT_CONFIG: &str = include_str!("gateway.json");
+
+/// The audience of the demo tokens.
+pub const AUDIENCE: &str = "orders-api";
+
+/// The scope `POST /orders` requires in the default configuration.
+pub const WRITE_SCOPE: &str = "orders/write";
+
+/// The whole gateway in API Gateway's vocabulary: one section per block,
+/// each that block's configuration struct.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// The stage name. Default: `prod`.
+    #[serde(default = "default_stage")]
+    pub stage: String,
+    /// The route keys the gateway serves (`GET /orders/{id}`). Other
+    /// requests get 403 `MISSING_AUTHENTICATION_TOKEN`.
+    pub routes: Vec<String>,
+    /// `accessLogSettings` (JSON lines in API Gateway's default format
+    /// unless `format` says otherwise), printed on stdout.
+    #[serde(default)]
+    pub access_log_settings: AccessLogConfig,
+    /// The coarse throttle in front of everything (by client IP).
+    pub client_throttle: TokenBucketThrottleConfig,
+    /// The JWT authorizer. Without `jwtConfiguration` or `issuers`, the
+    /// process's own demo issuer is used.
+    #[serde(default)]
+    pub authorizer: JwtAuthorizerConfig,
+    /// API keys and usage plans.
+    pub usage_plans: UsagePlanConfig,
+    /// Route (method) throttles.
+    pub route_throttle: TokenBucketThrottleConfig,
+    /// Request validators and models.
+    #[serde(default)]
+    pub validation: RequestValidatorConfig,
+    /// Cache settings.
+    #[serde(default)]
+    pub cache_settings: ResponseCacheConfig,
 }
 
-fn options() -> Result<Options, String> {
-    let mut port = std::env::var("PORT").ok();
-    let mut aws = false;
-    let mut not_found = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--port" => port = Some(args.next().ok_or("--port needs a value")?),
-            "--aws" => aws = true,
-            "--not-found" => not_found = true,
-            other => return Err(format!("unknown argument `{other}`")),
-        }
+fn default_stage() -> String {
+    "prod".to_owned()
+}
+
+impl GatewayConfig {
+    /// The embedded default.
+    pub fn embedded() -> Result<Self, BoxError> {
+        Self::from_json(DEFAULT_CONFIG)
     }
-    let port = match port {
-        Some(port) => port.parse().map_err(|_| format!("invalid port `{port}`"))?,
-        None => 8080,
-    };
-    Ok(Options {
-        port,
-        aws,
-        not_found,
-    })
+
+    /// Parses a JSON document.
+    pub fn from_json(json: &str) -> Result<Self, BoxError> {
+        Ok(serde_json::from_str(json)?)
+    }
 }
 
-/// The orders API behind the gateway.
-fn orders_api() -> Router {
-    Router::new()
+/// The process's own issuer: an ES256 key generated at start.
+#[derive(Debug)]
+pub struct DemoIssuer {
+    issuer: String,
+    encoding: jsonwebtoken::EncodingKey,
+    jwks: Value,
+}
+
+impl DemoIssuer {
+    /// A fresh key for the issuer at `base` (e.g. `http://127.0.0.1:8080`).
+    pub fn generate(base: &str) -> Result<Self, BoxError> {
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)?;
+        let pkcs8 = pair.to_pkcs8v1()?;
+        let encoding = jsonwebtoken::EncodingKey::from_ec_der(pkcs8.as_ref());
+        // The public key is the uncompressed point: 0x04 ‖ x ‖ y.
+        let point = pair.public_key().as_ref();
+        let (x, y) = match point {
+            [4, rest @ ..] if rest.len() == 64 => rest.split_at(32),
+            _ => return Err("unexpected P-256 public key encoding".into()),
+        };
+        let jwks = json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": "demo",
+            "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
+        }]});
+        Ok(Self {
+            issuer: base.to_owned(),
+            encoding,
+            jwks,
+        })
+    }
+
+    /// The issuer URL.
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// A token for `subject` with `scopes`, valid for an hour.
+    pub fn token(&self, subject: &str, scopes: &[&str]) -> Result<String, BoxError> {
+        let now = TokioClock.unix_time().as_secs();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some("demo".to_owned());
+        let claims = json!({
+            "iss": self.issuer, "aud": AUDIENCE, "sub": subject,
+            "iat": now, "exp": now + 3600, "scope": scopes.join(" "),
+        });
+        Ok(jsonwebtoken::encode(&header, &claims, &self.encoding)?)
+    }
+
+    /// OIDC discovery and the JWKS, served next to the gateway.
+    pub fn router(&self) -> Router {
+        let discovery = json!({
+            "issuer": self.issuer,
+            "jwks_uri": format!("{}/.well-known/jwks.json", self.issuer),
+        });
+        let jwks = self.jwks.clone();
+        Router::new()
+            .route(
+                "/.well-known/openid-configuration",
+                get(move || async move { Json(discovery) }),
+            )
+            .route(
+                "/.well-known/jwks.json",
+                get(move || async move { Json(jwks) }),
+            )
+    }
+}
+
+/// The process's Prometheus recorder, installed once as the `metrics`
+/// facade's global recorder; `None` when another recorder was there first.
+fn prometheus() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok().map(|()| handle)
+        })
+        .clone()
+}
+
+/// `GET /metrics`: the gateway's metrics in Prometheus' text format.
+fn metrics_router() -> Router {
+    Router::new().route(
+        "/metrics",
+        get(|| async {
+            match prometheus() {
+                Some(handle) => {
+                    handle.run_upkeep();
+                    (http::StatusCode::OK, handle.render())
+                }
+                None => (
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    "another metrics recorder is installed\n".to_owned(),
+                ),
+            }
+        }),
+    )
+}
+
+/// What a demo user needs: where the gateway is, tokens and the API key.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// A token with every scope the routes ask for.
+    pub token: String,
+    /// A valid token without `orders/write`.
+    pub token_without_scope: String,
+    /// The first API key of the configuration, if any.
+    pub api_key: Option<String>,
+}
+
+/// The Lambda-style function behind `GET /hello/{name}`, written as for AWS.
+async fn hello(event: v2::Request) -> Result<v2::Response, std::convert::Infallible> {
+    let name = event
+        .path_parameters
+        .as_ref()
+        .and_then(|p| p.get("name").cloned())
+        .unwrap_or_else(|| "world".to_owned());
+    let body = json!({
+        "message": format!("hello, {name}"),
+        "routeKey": event.route_key,
+        "requestId": event.request_context.request_id,
+    });
+    Ok(v2::Response::new(200)
+        .with_header("content-type", "application/json")
+        .with_body(body.to_string()))
+}
+
+/// The orders API behind the gateway, and the Lambda-style route.
+fn orders_api() -> Result<Router, BoxError> {
+    let integration = LambdaIntegration::builder(handler_fn(hello))
+        .payload_format(PayloadFormat::V2)
+        .build()?;
+    Ok(Router::new()
         .route(
             "/orders",
-            get(|| async { Json(json!([{"id": "1", "item": "book"}])) }).post(
+            get(|| async { Json(json!([{"id": "1", "sku": "book", "quantity": 1}])) }).post(
                 |Json(order): Json<Value>| async move { Json(json!({"id": "2", "order": order})) },
             ),
         )
@@ -69,55 +271,197 @@ fn orders_api() -> Router {
                     "id": route.path_parameter("id"),
                     "routeKey": route.route_key().to_string(),
                     "stage": route.stage(),
+                    "servedAt": TokioClock.unix_time().as_nanos().to_string(),
                 }))
             }),
         )
+        .route("/stock", get(|| async { Json(json!({"book": 12})) }))
+        .route(
+            "/reports",
+            get(|| async { Json(json!({"orders": 2, "revenue": "42.00"})) }),
+        )
+        .route_service("/hello/{name}", integration))
 }
 
-/// The whole gateway: the routes it serves, in API Gateway's vocabulary, in
-/// front of the orders API.
-pub fn gateway(aws: bool, not_found: bool) -> Result<Router, apigw::ConfigError> {
-    let routes = RouteTable::builder()
-        .stage("prod")
-        .route("GET /orders", ())?
-        .route("POST /orders", ())?
-        .route("GET /orders/{id}", ())?
-        .build()?;
-    let responses = if aws {
-        GatewayResponses::aws()
-    } else {
-        GatewayResponses::default()
+/// The whole gateway for `config`, served at `base`: the stack in the
+/// recommended order in front of the orders API, plus the demo issuer's
+/// endpoints, with access-log lines written to `access_log`. Returns the
+/// application and the demo credentials.
+pub fn gateway(
+    mut config: GatewayConfig,
+    base: &str,
+    access_log: impl WriteAccessLog,
+) -> Result<(Router, Demo), BoxError> {
+    let issuer = DemoIssuer::generate(base)?;
+    if config.authorizer.jwt_configuration.is_none() && config.authorizer.issuers.is_empty() {
+        let demo: IssuerConfig =
+            serde_json::from_value(json!({"issuer": base, "audience": [AUDIENCE]}))?;
+        config.authorizer.issuers.push(demo);
+    }
+    let demo = Demo {
+        base: base.to_owned(),
+        token: issuer.token("demo-user", &["orders/read", WRITE_SCOPE])?,
+        token_without_scope: issuer.token("demo-user", &["orders/read"])?,
+        api_key: config.usage_plans.api_keys.first().map(|k| k.value.clone()),
     };
-    let unmatched = if not_found {
-        Unmatched::NotFound
-    } else {
-        Unmatched::MissingAuthenticationToken
+
+    let mut routes = RouteTable::builder().stage(config.stage.clone());
+    for route in &config.routes {
+        routes = routes.route(route, ())?;
+    }
+    let routes = routes.build()?;
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-api-key"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("x-request-id"),
+            header::RETRY_AFTER,
+            HeaderName::from_static("x-cache"),
+        ]);
+
+    // `accessLogSettings` as AccessLogConfig's TryFrom reads it, plus a sink.
+    let settings = config.access_log_settings;
+    let mut log = AccessLogLayer::builder().sink(access_log);
+    if let Some(format) = settings.format {
+        log = log.format(format);
+    }
+    if let Some(api_id) = settings.api_id {
+        log = log.api_id(api_id);
+    }
+    if let Some(account_id) = settings.account_id {
+        log = log.account_id(account_id);
+    }
+
+    let stack = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(log.build()?)
+        .layer(GatewayMetricsLayer::builder().prefix("apigw_").build())
+        .layer(cors)
+        .layer(MatchRouteLayer::with_options(
+            routes,
+            Unmatched::MissingAuthenticationToken,
+            GatewayResponses::default(),
+        ))
+        .layer(TokenBucketThrottleLayer::try_from(config.client_throttle)?)
+        .layer(JwtAuthorizerLayer::try_from(config.authorizer)?)
+        .layer(UsagePlanLayer::try_from(config.usage_plans)?)
+        .layer(TokenBucketThrottleLayer::try_from(config.route_throttle)?)
+        .layer(RequestValidatorLayer::try_from(config.validation)?)
+        .layer(ResponseCacheLayer::try_from(config.cache_settings)?)
+        .service(orders_api()?);
+
+    // Prometheus names cannot start with a digit (`4XXError`): hence the prefix.
+    let _ = prometheus();
+    let app = issuer
+        .router()
+        .merge(metrics_router())
+        .fallback_service(stack);
+    Ok((app, demo))
+}
+
+/// Serves `app` on `listener` (with the peer address the client-IP throttle
+/// needs) until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+struct Options {
+    port: u16,
+    config: Option<String>,
+}
+
+fn options() -> Result<Options, String> {
+    let mut port = std::env::var("PORT").ok();
+    let mut config = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--port" => port = Some(args.next().ok_or("--port needs a value")?),
+            "--config" => config = Some(args.next().ok_or("--config needs a file")?),
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    let port = match port {
+        Some(port) => port.parse().map_err(|_| format!("invalid port `{port}`"))?,
+        None => 8080,
     };
-    Ok(orders_api().layer(MatchRouteLayer::with_options(routes, unmatched, responses)))
+    Ok(Options { port, config })
+}
+
+fn print_help(demo: &Demo) {
+    let base = &demo.base;
+    let token = &demo.token;
+    let weak = &demo.token_without_scope;
+    let key = demo.api_key.as_deref().unwrap_or("<no API key configured>");
+    println!("apigw demo gateway on {base} (Ctrl-C to stop)\n");
+    println!("TOKEN={token}");
+    println!("WEAK_TOKEN={weak}   # valid, without {WRITE_SCOPE}");
+    println!("API_KEY={key}\n");
+    println!("Try:");
+    println!("  curl -i {base}/orders -H \"authorization: Bearer $TOKEN\"            # 200");
+    println!(
+        "  curl -i {base}/orders                                              # 401, no token"
+    );
+    println!(
+        "  curl -i -X POST {base}/orders -H \"authorization: Bearer $WEAK_TOKEN\" -H 'content-type: application/json' -d '{{\"sku\":\"book\",\"quantity\":1}}'   # 403, missing scope"
+    );
+    println!(
+        "  curl -i -X POST {base}/orders -H \"authorization: Bearer $TOKEN\" -H 'content-type: application/json' -d '{{\"sku\":\"\"}}'   # 400 with `errors`"
+    );
+    println!(
+        "  curl -i {base}/reports -H \"authorization: Bearer $TOKEN\" -H 'x-api-key: not-a-key'   # 403, unknown API key"
+    );
+    println!(
+        "  for i in 1 2 3; do curl -si {base}/stock -H \"authorization: Bearer $TOKEN\" | head -1; done   # the 3rd: 429 with Retry-After"
+    );
+    println!(
+        "  for i in 1 2 3 4 5 6; do curl -si {base}/reports -H \"authorization: Bearer $TOKEN\" -H \"x-api-key: $API_KEY\" | head -1; done   # the 6th: 429, quota (5 a day)"
+    );
+    println!(
+        "  curl -si {base}/orders/7 -H \"authorization: Bearer $TOKEN\" | grep -i x-cache   # twice: Miss, then Hit"
+    );
+    println!(
+        "  curl -i {base}/hello/ana -H \"authorization: Bearer $TOKEN\"         # a Lambda-style handler behind LambdaIntegration"
+    );
+    println!(
+        "  curl -i {base}/admin                                               # 403 MISSING_AUTHENTICATION_TOKEN\n"
+    );
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), BoxError> {
     let options = options().map_err(|err| {
-        eprintln!("{err}\nusage: gateway [--port N] [--aws] [--not-found]");
+        eprintln!("{err}\nusage: gateway [--port N] [--config FILE]");
         err
     })?;
-    let app = gateway(options.aws, options.not_found)?;
+    let config = match &options.config {
+        Some(path) => GatewayConfig::from_json(&std::fs::read_to_string(path)?)?,
+        None => GatewayConfig::embedded()?,
+    };
     let addr = SocketAddr::from(([127, 0, 0, 1], options.port));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let base = format!("http://{}", listener.local_addr()?);
-    println!("apigw demo gateway on {base} (Ctrl-C to stop)\n");
-    println!("Try:");
-    println!("  curl -i {base}/orders/42        # 200, served by the orders API");
-    println!(
-        "  curl -i {base}/admin            # no such route: 403 MISSING_AUTHENTICATION_TOKEN problem"
-    );
-    println!("  curl -i -X DELETE {base}/orders # method not declared: 403 as well\n");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-            println!("shutting down");
-        })
-        .await?;
+    let (app, demo) = gateway(config, &base, |line: &str| println!("{line}"))?;
+    print_help(&demo);
+    serve(listener, app, async {
+        let _ = tokio::signal::ctrl_c().await;
+        println!("shutting down");
+    })
+    .await?;
     Ok(())
 }

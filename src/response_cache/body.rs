@@ -53,6 +53,14 @@ impl<B> CacheBody<B> {
     }
 }
 
+/// An empty pass-through body, so outer layers that need `Default` bodies
+/// (tower-http's CORS, which answers preflights itself) compose with the cache.
+impl<B: Default> Default for CacheBody<B> {
+    fn default() -> Self {
+        Self::pass(B::default())
+    }
+}
+
 impl<B: fmt::Debug> fmt::Debug for CacheBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheBody")

@@ -1,0 +1,442 @@
+//! The demo gateway (`examples/gateway.rs`) end to end over TCP: every
+//! scenario its start-up banner advertises, with a real HTTP client, and the
+//! recommended stack's ordering claims.
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/gateway.rs"]
+mod gateway;
+
+use std::sync::{Arc, Mutex};
+
+use gateway::{Demo, GatewayConfig};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::Value;
+
+type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// Starts the gateway for `config` on 127.0.0.1:0. The server stops when the
+/// test's runtime does.
+async fn start(config: GatewayConfig) -> Result<Demo, gateway::BoxError> {
+    Ok(start_logged(config).await?.0)
+}
+
+/// Access-log lines, as the gateway wrote them.
+type Lines = Arc<Mutex<Vec<String>>>;
+
+async fn start_logged(config: GatewayConfig) -> Result<(Demo, Lines), gateway::BoxError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let lines = Lines::default();
+    let sink = Arc::clone(&lines);
+    let (app, demo) = gateway::gateway(config, &base, move |line: &str| {
+        if let Ok(mut lines) = sink.lock() {
+            lines.push(line.to_owned());
+        }
+    })?;
+    tokio::spawn(gateway::serve(listener, app, std::future::pending()));
+    Ok((demo, lines))
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn header(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The status and the problem `type` of a rejection.
+async fn problem(response: Response) -> Result<(StatusCode, String, Value), gateway::BoxError> {
+    let status = response.status();
+    let content_type = header(&response, "content-type").unwrap_or_default();
+    assert_eq!(content_type, "application/problem+json", "{status}");
+    let body: Value = serde_json::from_str(&response.text().await?)?;
+    let kind = body["type"].as_str().unwrap_or_default().to_owned();
+    Ok((status, kind, body))
+}
+
+fn api_key(demo: &Demo) -> Result<String, gateway::BoxError> {
+    demo.api_key.clone().ok_or_else(|| "no demo API key".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn advertised_scenarios() -> TestResult {
+    let demo = start(GatewayConfig::embedded()?).await?;
+    let base = &demo.base;
+    let client = Client::new();
+    let token = bearer(&demo.token);
+    let weak = bearer(&demo.token_without_scope);
+
+    // The demo issuer's endpoints are served on the same listener.
+    let discovery: Value = serde_json::from_str(
+        &client
+            .get(format!("{base}/.well-known/openid-configuration"))
+            .send()
+            .await?
+            .text()
+            .await?,
+    )?;
+    assert_eq!(discovery["issuer"], base.as_str());
+
+    // Good request: 200, with a request id.
+    let response = client
+        .get(format!("{base}/orders"))
+        .header("authorization", &token)
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(header(&response, "x-request-id").is_some_and(|id| !id.is_empty()));
+    let orders: Value = serde_json::from_str(&response.text().await?)?;
+    assert_eq!(orders[0]["sku"], "book");
+
+    // Missing token: 401, with CORS headers on the gateway's error too.
+    let response = client
+        .get(format!("{base}/orders"))
+        .header("origin", "https://shop.example")
+        .send()
+        .await?;
+    assert_eq!(
+        header(&response, "access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    assert!(header(&response, "www-authenticate").is_some());
+    let (status, kind, _) = problem(response).await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(kind.starts_with("urn:apigw:problem:unauthorized"), "{kind}");
+
+    // Missing scope: 403.
+    let response = client
+        .post(format!("{base}/orders"))
+        .header("authorization", &weak)
+        .header("content-type", "application/json")
+        .body(r#"{"sku":"book","quantity":1}"#)
+        .send()
+        .await?;
+    let (status, kind, _) = problem(response).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        kind.starts_with("urn:apigw:problem:access-denied"),
+        "{kind}"
+    );
+
+    // With the scope and a valid body: 200.
+    let response = client
+        .post(format!("{base}/orders"))
+        .header("authorization", &token)
+        .header("content-type", "application/json")
+        .body(r#"{"sku":"book","quantity":1}"#)
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // Invalid body: 400 with the `errors` list.
+    let response = client
+        .post(format!("{base}/orders"))
+        .header("authorization", &token)
+        .header("content-type", "application/json")
+        .body(r#"{"sku":""}"#)
+        .send()
+        .await?;
+    let (status, kind, body) = problem(response).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        kind.starts_with("urn:apigw:problem:bad-request-body"),
+        "{kind}"
+    );
+    let errors = body["errors"].as_array().ok_or("no `errors` list")?;
+    assert!(errors.len() >= 2, "{body}"); // sku too short, quantity missing
+
+    // Unknown API key: 403.
+    let response = client
+        .get(format!("{base}/reports"))
+        .header("authorization", &token)
+        .header("x-api-key", "not-a-key")
+        .send()
+        .await?;
+    let (status, kind, _) = problem(response).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        kind.starts_with("urn:apigw:problem:invalid-api-key"),
+        "{kind}"
+    );
+
+    // Route throttle (burst 2): the third request is 429 with Retry-After.
+    for _ in 0..2 {
+        let response = client
+            .get(format!("{base}/stock"))
+            .header("authorization", &token)
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let response = client
+        .get(format!("{base}/stock"))
+        .header("authorization", &token)
+        .send()
+        .await?;
+    let retry_after = header(&response, "retry-after").ok_or("no Retry-After")?;
+    assert!(retry_after.parse::<u64>()? >= 1);
+    let (status, kind, _) = problem(response).await?;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(kind.starts_with("urn:apigw:problem:throttled"), "{kind}");
+
+    // Quota (5 a day): the sixth request is 429.
+    let key = api_key(&demo)?;
+    for _ in 0..5 {
+        let response = client
+            .get(format!("{base}/reports"))
+            .header("authorization", &token)
+            .header("x-api-key", &key)
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let response = client
+        .get(format!("{base}/reports"))
+        .header("authorization", &token)
+        .header("x-api-key", &key)
+        .send()
+        .await?;
+    let (status, kind, _) = problem(response).await?;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        kind.starts_with("urn:apigw:problem:quota-exceeded"),
+        "{kind}"
+    );
+
+    // Cache: a miss, then a hit with the same body.
+    let get_order = || {
+        client
+            .get(format!("{base}/orders/7"))
+            .header("authorization", &token)
+            .send()
+    };
+    let miss = get_order().await?;
+    assert_eq!(miss.status(), StatusCode::OK);
+    assert_eq!(header(&miss, "x-cache").as_deref(), Some("Miss"));
+    let miss_body = miss.text().await?;
+    let hit = get_order().await?;
+    assert_eq!(hit.status(), StatusCode::OK);
+    assert_eq!(header(&hit, "x-cache").as_deref(), Some("Hit"));
+    assert_eq!(hit.text().await?, miss_body);
+    let order: Value = serde_json::from_str(&miss_body)?;
+    assert_eq!(order["routeKey"], "GET /orders/{id}");
+    assert_eq!(order["stage"], "prod");
+
+    // The Lambda-style route behind LambdaIntegration.
+    let response = client
+        .get(format!("{base}/hello/ana"))
+        .header("authorization", &token)
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let request_id = header(&response, "x-request-id").ok_or("no x-request-id")?;
+    let body: Value = serde_json::from_str(&response.text().await?)?;
+    assert_eq!(body["message"], "hello, ana");
+    assert_eq!(body["routeKey"], "GET /hello/{name}");
+    // The request id reaches the Lambda event.
+    assert_eq!(body["requestId"], request_id.as_str());
+
+    // A route that is not declared: 403 MISSING_AUTHENTICATION_TOKEN.
+    let response = client.get(format!("{base}/admin")).send().await?;
+    let (status, kind, _) = problem(response).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        kind.starts_with("urn:apigw:problem:missing-authentication-token"),
+        "{kind}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_request_never_reaches_the_authorizer() -> TestResult {
+    let mut config = GatewayConfig::embedded()?;
+    config.client_throttle = serde_json::from_str(
+        r#"{"key": "CLIENT_IP", "rateLimit": 0.001, "burstLimit": 2, "name": "client"}"#,
+    )?;
+    let demo = start(config).await?;
+    let client = Client::new();
+    // Two requests without a token reach the authorizer: 401.
+    for _ in 0..2 {
+        let response = client.get(format!("{}/orders", demo.base)).send().await?;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The third is stopped before it: 429, not 401, even with a valid token.
+    for authorization in [None, Some(bearer(&demo.token))] {
+        let mut request = client.get(format!("{}/orders", demo.base));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await?;
+        assert!(header(&response, "www-authenticate").is_none());
+        let (status, kind, _) = problem(response).await?;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(kind.starts_with("urn:apigw:problem:throttled"), "{kind}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unauthorized_request_never_consumes_quota() -> TestResult {
+    let demo = start(GatewayConfig::embedded()?).await?;
+    let client = Client::new();
+    let key = api_key(&demo)?;
+    let reports = format!("{}/reports", demo.base);
+    // Ten requests with the key but no valid token: all 401.
+    for authorization in ["", "Bearer not-a-token"].into_iter().cycle().take(10) {
+        let mut request = client.get(&reports).header("x-api-key", &key);
+        if !authorization.is_empty() {
+            request = request.header("authorization", authorization);
+        }
+        let response = request.send().await?;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The whole quota of 5 is still there.
+    for _ in 0..5 {
+        let response = client
+            .get(&reports)
+            .header("authorization", bearer(&demo.token))
+            .header("x-api-key", &key)
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let response = client
+        .get(&reports)
+        .header("authorization", bearer(&demo.token))
+        .header("x-api-key", &key)
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_response_still_passes_authorization() -> TestResult {
+    let demo = start(GatewayConfig::embedded()?).await?;
+    let client = Client::new();
+    let order = format!("{}/orders/9", demo.base);
+    for expected in ["Miss", "Hit"] {
+        let response = client
+            .get(&order)
+            .header("authorization", bearer(&demo.token))
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(header(&response, "x-cache").as_deref(), Some(expected));
+    }
+    // Without a token, or with a bad one, the cached order is not served.
+    for authorization in [None, Some("Bearer not-a-token")] {
+        let mut request = client.get(&order);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await?;
+        assert!(header(&response, "x-cache").is_none());
+        let (status, kind, _) = problem(response).await?;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(kind.starts_with("urn:apigw:problem:unauthorized"), "{kind}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_configuration_loads_and_a_file_can_replace_it() -> TestResult {
+    let config = GatewayConfig::embedded()?;
+    assert_eq!(config.stage, "prod");
+    assert!(config.routes.iter().any(|r| r == "GET /hello/{name}"));
+    // Unknown fields are configuration errors, not silently ignored.
+    let bad = gateway::DEFAULT_CONFIG.replacen("\"stage\"", "\"stages\"", 1);
+    assert!(GatewayConfig::from_json(&bad).is_err());
+    // A block's own validation surfaces when the gateway is built.
+    let mut config = GatewayConfig::embedded()?;
+    config.routes.push("NOT A ROUTE".to_owned());
+    assert!(gateway::gateway(config, "http://127.0.0.1:1", |_: &str| {}).is_err());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_lines_in_api_gateway_vocabulary() -> TestResult {
+    let mut config = GatewayConfig::embedded()?;
+    config.access_log_settings = serde_json::from_str(
+        r#"{"format": "{\"requestId\":\"$context.requestId\",\"ip\":\"$context.identity.sourceIp\",\"httpMethod\":\"$context.httpMethod\",\"routeKey\":\"$context.routeKey\",\"status\":\"$context.status\",\"stage\":\"$context.stage\",\"principalId\":\"$context.authorizer.principalId\",\"responseType\":\"$context.error.responseType\"}"}"#,
+    )?;
+    let (demo, lines) = start_logged(config).await?;
+    let client = Client::new();
+    let ok = client
+        .get(format!("{}/orders/3", demo.base))
+        .header("authorization", bearer(&demo.token))
+        .send()
+        .await?;
+    assert_eq!(ok.status(), StatusCode::OK);
+    let ok_id = header(&ok, "x-request-id").ok_or("no x-request-id")?;
+    ok.text().await?;
+    let denied = client.get(format!("{}/orders/3", demo.base)).send().await?;
+    assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
+    let denied_id = header(&denied, "x-request-id").ok_or("no x-request-id")?;
+    denied.text().await?;
+
+    let lines: Vec<Value> = lines
+        .lock()
+        .map_err(|_| "poisoned")?
+        .iter()
+        .map(|line| serde_json::from_str(line))
+        .collect::<Result<_, _>>()?;
+    let find = |id: &str| {
+        lines
+            .iter()
+            .find(|line| line["requestId"] == id)
+            .cloned()
+            .ok_or(format!("no line for {id}"))
+    };
+    let line = find(&ok_id)?;
+    assert_eq!(line["ip"], "127.0.0.1");
+    assert_eq!(line["httpMethod"], "GET");
+    assert_eq!(line["routeKey"], "GET /orders/{id}");
+    assert_eq!(line["status"], "200");
+    assert_eq!(line["stage"], "prod");
+    assert_eq!(line["principalId"], "demo-user");
+    assert_eq!(line["responseType"], "-");
+    let line = find(&denied_id)?;
+    assert_eq!(line["status"], "401");
+    assert_eq!(line["principalId"], "-");
+    assert_eq!(line["responseType"], "UNAUTHORIZED");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_in_prometheus_format() -> TestResult {
+    let demo = start(GatewayConfig::embedded()?).await?;
+    let client = Client::new();
+    for _ in 0..2 {
+        let response = client
+            .get(format!("{}/stock", demo.base))
+            .header("authorization", bearer(&demo.token))
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let response = client.get(format!("{}/stock", demo.base)).send().await?;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    let response = client.get(format!("{}/metrics", demo.base)).send().await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await?;
+    // The recorder is global to the test process: other tests add to it.
+    let value = |name: &str| {
+        text.lines()
+            .filter(|line| line.starts_with(&format!("{name}{{")))
+            .filter(|line| {
+                line.contains(r#"route="GET /stock""#) && line.contains(r#"stage="prod""#)
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    assert!(value("apigw_Count") >= 3.0, "{text}");
+    assert!(value("apigw_4XXError") >= 1.0, "{text}");
+    Ok(())
+}
