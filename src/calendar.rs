@@ -5,14 +5,18 @@
 //! crate: quotas, events and access logs need these forty lines, not a
 //! dependency. Shared by every block that writes or counts dates.
 
+#[cfg(any(feature = "events", feature = "access-log"))]
 use std::fmt::Write as _;
+#[cfg(any(feature = "events", feature = "access-log"))]
 use std::time::Duration;
 
+#[cfg(any(feature = "events", feature = "access-log"))]
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
 /// Unix time as `dd/Mon/yyyy:HH:MM:SS +0000`.
+#[cfg(any(feature = "events", feature = "access-log"))]
 pub(crate) fn common_log_format(unix: Duration) -> String {
     let secs = i64::try_from(unix.as_secs()).unwrap_or(i64::MAX);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
@@ -30,6 +34,7 @@ pub(crate) fn common_log_format(unix: Duration) -> String {
 }
 
 /// Unix time in milliseconds, as `requestTimeEpoch` / `timeEpoch`.
+#[cfg(feature = "events")]
 pub(crate) fn epoch_millis(unix: Duration) -> i64 {
     i64::try_from(unix.as_millis()).unwrap_or(i64::MAX)
 }
@@ -54,6 +59,7 @@ pub(crate) fn civil_from_days(days: i64) -> (i32, u32, u32) {
 }
 
 /// (year, month 1..=12, day 1..=31) to days since 1970-01-01.
+#[cfg(feature = "usage-plan")]
 pub(crate) fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
     let y = i64::from(year) - i64::from(month <= 2);
     let era = y.div_euclid(400);
@@ -68,11 +74,13 @@ pub(crate) fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
 mod tests {
     use super::*;
 
+    #[cfg(any(feature = "events", feature = "access-log"))]
     fn at(secs: u64) -> String {
         common_log_format(Duration::from_secs(secs))
     }
 
     #[test]
+    #[cfg(any(feature = "events", feature = "access-log"))]
     fn formats_known_instants() {
         assert_eq!(at(0), "01/Jan/1970:00:00:00 +0000");
         assert_eq!(at(1_583_348_638), "04/Mar/2020:19:03:58 +0000");
@@ -84,6 +92,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "usage-plan")]
     fn days_from_civil_inverts_civil_from_days() {
         for days in (-800_000..800_000).step_by(97) {
             let (y, m, d) = civil_from_days(days);
@@ -111,6 +120,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "events")]
     fn epoch_millis_keeps_milliseconds() {
         assert_eq!(
             epoch_millis(Duration::from_millis(1_583_348_638_390)),

@@ -145,6 +145,7 @@ pub fn peer_ip(extensions: &Extensions) -> Option<IpAddr> {
 }
 
 /// The protocol as API Gateway writes it (`HTTP/1.1`, `HTTP/2.0`).
+#[cfg(any(feature = "events", feature = "access-log"))]
 pub(crate) fn protocol(version: http::Version) -> &'static str {
     match version {
         http::Version::HTTP_09 => "HTTP/0.9",

@@ -106,6 +106,7 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "access-log")))]
 pub mod access_log;
 pub mod body;
+#[cfg(any(feature = "events", feature = "access-log", feature = "usage-plan"))]
 mod calendar;
 pub mod clock;
 mod error;

@@ -125,4 +125,6 @@ pub mod websocket;
 
 pub use common::{ClientCert, MultiValueMap, StringMap, Validity, stringify_value};
 pub use request::EventOptions;
+#[cfg(feature = "lambda-authorizer")]
+pub(crate) use request::query_pairs;
 pub use response::{ResponseError, ResponseErrorKind};

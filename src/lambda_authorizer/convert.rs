@@ -14,6 +14,7 @@ use super::identity_source::Environment;
 use crate::events::authorizer::{
     Http, Identity, RequestContextV1, RequestContextV2, RequestV1, RequestV2, TokenRequest,
 };
+use crate::events::query_pairs;
 use crate::route::RouteMatch;
 
 /// A header's values, comma-joined; `None` when absent.
@@ -30,30 +31,6 @@ pub(crate) fn joined_header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Op
         joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
     }
     Some(Cow::Owned(joined))
-}
-
-/// The decoded `name=value` pairs of a query string (`+` is a space).
-pub(crate) fn query_pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode_component(name), decode_component(value))
-        })
-}
-
-fn decode_component(component: &str) -> Cow<'_, str> {
-    if component.contains('+') {
-        let spaced = component.replace('+', " ");
-        Cow::Owned(
-            percent_encoding::percent_decode_str(&spaced)
-                .decode_utf8_lossy()
-                .into_owned(),
-        )
-    } else {
-        percent_encoding::percent_decode_str(component).decode_utf8_lossy()
-    }
 }
 
 /// The host the API was called on: `Host`, else the URI's authority.

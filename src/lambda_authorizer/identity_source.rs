@@ -184,10 +184,11 @@ impl IdentitySource {
         match self {
             Self::Header(name) => convert::joined_header(&parts.headers, name),
             Self::QueryString(name) => {
-                let values: Vec<String> = convert::query_pairs(parts.uri.query().unwrap_or(""))
-                    .filter(|(key, _)| key == name)
-                    .map(|(_, value)| value.into_owned())
-                    .collect();
+                let values: Vec<String> =
+                    crate::events::query_pairs(parts.uri.query().unwrap_or(""))
+                        .filter(|(key, _)| key == name)
+                        .map(|(_, value)| value.into_owned())
+                        .collect();
                 (!values.is_empty()).then(|| Cow::Owned(values.join(",")))
             }
             Self::StageVariable(name) => env
