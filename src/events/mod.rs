@@ -117,6 +117,8 @@
 
 pub mod authorizer;
 mod common;
+#[cfg(feature = "aws-lambda-events")]
+mod peer;
 mod request;
 mod response;
 pub mod v1;
@@ -126,5 +128,5 @@ pub mod websocket;
 pub use common::{ClientCert, MultiValueMap, StringMap, Validity, stringify_value};
 pub use request::EventOptions;
 #[cfg(feature = "lambda-authorizer")]
-pub(crate) use request::query_pairs;
+pub(crate) use request::{joined_header, query_pairs, value_text};
 pub use response::{ResponseError, ResponseErrorKind};
