@@ -131,7 +131,6 @@ fn method(method: &str) -> Method {
     Method::from_bytes(method.as_bytes()).unwrap_or_default()
 }
 
-
 /// An answer body: base64 text decoded into `Body::Binary`.
 fn body(body: Option<&str>, is_base64_encoded: bool) -> Option<Body> {
     let body = body?;
