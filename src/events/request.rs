@@ -537,7 +537,7 @@ impl v1::Request {
             query: &query,
             route: route.as_ref(),
             stage_variables: options.stage_variables.as_ref(),
-            request_context: v1_context(parts, common, options, &resource),
+            request_context: borrowed::V1Context::new(parts, &common, options, &resource),
             body,
             is_base64_encoded,
         };
@@ -747,8 +747,12 @@ mod borrowed {
     use http::header::COOKIE;
     use http::{HeaderMap, HeaderName, HeaderValue};
 
-    use super::{GroupedQuery, join_values, value_text};
-    use crate::events::{StringMap, v1, v2};
+    use http::request::Parts;
+    use serde_json::{Map, Value};
+
+    use super::{Common, EventOptions, GroupedQuery, join_values, v1_authorizer, value_text};
+    use crate::events::{StringMap, v2};
+    use crate::identity::ApiKeyIdentity;
     use crate::route::RouteMatch;
 
     pub(super) struct V1<'a> {
@@ -759,7 +763,7 @@ mod borrowed {
         pub(super) query: &'a GroupedQuery<'a>,
         pub(super) route: Option<&'a RouteMatch>,
         pub(super) stage_variables: Option<&'a StringMap>,
-        pub(super) request_context: v1::RequestContext,
+        pub(super) request_context: V1Context<'a>,
         pub(super) body: Option<Cow<'a, str>>,
         pub(super) is_base64_encoded: bool,
     }
@@ -934,101 +938,101 @@ mod borrowed {
         )
     }
 
-    fn opt(
-        out: &mut Vec<u8>,
-        first: &mut bool,
-        name: &str,
-        value: Option<&str>,
-    ) -> Result<(), serde_json::Error> {
-        key(out, first, name);
-        null_or(out, value, string)
+    /// What a 1.0 `requestContext` is written from, borrowed from the
+    /// request: the members [`super::v1_context`] fills, nothing else.
+    pub(super) struct V1Context<'a> {
+        account_id: &'a str,
+        api_id: &'a str,
+        authorizer: Option<Map<String, Value>>,
+        common: &'a Common,
+        http_method: &'a str,
+        api_key: Option<&'a ApiKeyIdentity>,
+        path: &'a str,
+        resource_path: &'a str,
     }
 
-    /// `requestContext`, as `v1::RequestContext` serializes.
-    fn v1_context(out: &mut Vec<u8>, c: &v1::RequestContext) -> Result<(), serde_json::Error> {
-        let mut first = true;
-        out.push(b'{');
-        opt(out, &mut first, "accountId", c.account_id.as_deref())?;
-        opt(out, &mut first, "apiId", c.api_id.as_deref())?;
-        if let Some(authorizer) = &c.authorizer {
-            key(out, &mut first, "authorizer");
-            serde_json::to_writer(&mut *out, authorizer)?;
+    impl<'a> V1Context<'a> {
+        pub(super) fn new(
+            parts: &'a Parts,
+            common: &'a Common,
+            options: &'a EventOptions,
+            resource: &'a str,
+        ) -> Self {
+            Self {
+                account_id: &options.account_id,
+                api_id: &options.api_id,
+                authorizer: v1_authorizer(parts),
+                common,
+                http_method: parts.method.as_str(),
+                api_key: parts.extensions.get::<ApiKeyIdentity>(),
+                path: parts.uri.path(),
+                resource_path: resource,
+            }
         }
-        opt(out, &mut first, "domainName", c.domain_name.as_deref())?;
-        opt(out, &mut first, "domainPrefix", c.domain_prefix.as_deref())?;
-        opt(
-            out,
-            &mut first,
-            "extendedRequestId",
-            c.extended_request_id.as_deref(),
-        )?;
-        key(out, &mut first, "httpMethod");
-        string(out, &c.http_method)?;
-        key(out, &mut first, "identity");
-        {
-            let i = &c.identity;
+
+        /// `requestContext`, as `v1::RequestContext` serializes what
+        /// [`super::v1_context`] builds (the same members, in order).
+        fn write(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+            let c = self.common;
             let mut first = true;
             out.push(b'{');
-            opt(out, &mut first, "accessKey", i.access_key.as_deref())?;
-            opt(out, &mut first, "accountId", i.account_id.as_deref())?;
-            opt(out, &mut first, "apiKey", i.api_key.as_deref())?;
-            opt(out, &mut first, "apiKeyId", i.api_key_id.as_deref())?;
-            opt(out, &mut first, "caller", i.caller.as_deref())?;
-            if let Some(cert) = &i.client_cert {
-                key(out, &mut first, "clientCert");
-                serde_json::to_writer(&mut *out, cert)?;
+            key(out, &mut first, "accountId");
+            string(out, self.account_id)?;
+            key(out, &mut first, "apiId");
+            string(out, self.api_id)?;
+            if let Some(authorizer) = &self.authorizer {
+                key(out, &mut first, "authorizer");
+                serde_json::to_writer(&mut *out, authorizer)?;
             }
-            opt(
-                out,
-                &mut first,
-                "cognitoAuthenticationProvider",
-                i.cognito_authentication_provider.as_deref(),
-            )?;
-            opt(
-                out,
-                &mut first,
-                "cognitoAuthenticationType",
-                i.cognito_authentication_type.as_deref(),
-            )?;
-            opt(
-                out,
-                &mut first,
-                "cognitoIdentityId",
-                i.cognito_identity_id.as_deref(),
-            )?;
-            opt(
-                out,
-                &mut first,
-                "cognitoIdentityPoolId",
-                i.cognito_identity_pool_id.as_deref(),
-            )?;
-            opt(
-                out,
-                &mut first,
-                "principalOrgId",
-                i.principal_org_id.as_deref(),
-            )?;
-            opt(out, &mut first, "sourceIp", i.source_ip.as_deref())?;
-            opt(out, &mut first, "user", i.user.as_deref())?;
-            opt(out, &mut first, "userAgent", i.user_agent.as_deref())?;
-            opt(out, &mut first, "userArn", i.user_arn.as_deref())?;
+            key(out, &mut first, "domainName");
+            string(out, &c.domain_name)?;
+            key(out, &mut first, "domainPrefix");
+            string(out, &c.domain_prefix)?;
+            key(out, &mut first, "extendedRequestId");
+            string(out, &c.request_id)?;
+            key(out, &mut first, "httpMethod");
+            string(out, self.http_method)?;
+            key(out, &mut first, "identity");
+            // Only the API key, source IP and user agent are ever known.
+            out.extend_from_slice(br#"{"accessKey":null,"accountId":null,"apiKey":"#);
+            null_or(out, self.api_key.map(ApiKeyIdentity::api_key), string)?;
+            out.extend_from_slice(br#","apiKeyId":"#);
+            null_or(out, self.api_key.map(ApiKeyIdentity::key_id), string)?;
+            out.extend_from_slice(
+                br#","caller":null,"cognitoAuthenticationProvider":null,"cognitoAuthenticationType":null,"cognitoIdentityId":null,"cognitoIdentityPoolId":null,"principalOrgId":null,"sourceIp":"#,
+            );
+            null_or(out, c.source_ip.as_deref(), string)?;
+            out.extend_from_slice(br#","user":null,"userAgent":"#);
+            null_or(out, c.user_agent.as_deref(), string)?;
+            out.extend_from_slice(br#","userArn":null}"#);
+            key(out, &mut first, "path");
+            match c.named_stage() {
+                Some(stage) => {
+                    let mut path = String::with_capacity(stage.len() + self.path.len() + 1);
+                    path.push('/');
+                    path.push_str(stage);
+                    path.push_str(self.path);
+                    string(out, &path)?;
+                }
+                None => string(out, self.path)?,
+            }
+            key(out, &mut first, "protocol");
+            string(out, c.protocol)?;
+            key(out, &mut first, "requestId");
+            string(out, &c.request_id)?;
+            key(out, &mut first, "requestTime");
+            string(out, &c.time)?;
+            key(out, &mut first, "requestTimeEpoch");
+            serde_json::to_writer(&mut *out, &c.time_epoch)?;
+            key(out, &mut first, "resourceId");
+            out.extend_from_slice(b"null");
+            key(out, &mut first, "resourcePath");
+            string(out, self.resource_path)?;
+            key(out, &mut first, "stage");
+            string(out, &c.stage)?;
             out.push(b'}');
+            Ok(())
         }
-        opt(out, &mut first, "path", c.path.as_deref())?;
-        opt(out, &mut first, "protocol", c.protocol.as_deref())?;
-        opt(out, &mut first, "requestId", c.request_id.as_deref())?;
-        opt(out, &mut first, "requestTime", c.request_time.as_deref())?;
-        key(out, &mut first, "requestTimeEpoch");
-        serde_json::to_writer(&mut *out, &c.request_time_epoch)?;
-        opt(out, &mut first, "resourceId", c.resource_id.as_deref())?;
-        opt(out, &mut first, "resourcePath", c.resource_path.as_deref())?;
-        opt(out, &mut first, "stage", c.stage.as_deref())?;
-        if let Some(name) = &c.operation_name {
-            key(out, &mut first, "operationName");
-            string(out, name)?;
-        }
-        out.push(b'}');
-        Ok(())
     }
 
     impl V1<'_> {
@@ -1118,7 +1122,7 @@ mod borrowed {
             key(out, &mut first, "stageVariables");
             null_or(out, self.stage_variables, string_map)?;
             key(out, &mut first, "requestContext");
-            v1_context(out, &self.request_context)?;
+            self.request_context.write(out)?;
             key(out, &mut first, "body");
             null_or(out, self.body.as_deref(), string)?;
             key(out, &mut first, "isBase64Encoded");
