@@ -8,7 +8,9 @@
 //!   `identity.principalOrgId` and `identity.clientCert`, and 2.0
 //!   `requestContext.authentication`, are dropped (the peer has no member
 //!   for them); in WebSocket events an identity of all-`null` members, and
-//!   a `requestTimeEpoch` or `connectedAt` of 0, become absent.
+//!   a `requestTimeEpoch` or `connectedAt` of 0, become absent;
+//! * a policy's `Action` / `Resource` string becomes a one-element list;
+//!   an `Effect` other than `Allow` / `Deny` becomes a `Deny` of nothing.
 //!
 //! The sample test needs `../shared/data` (run with `-- --ignored`; a
 //! missing folder fails); the property test runs without it.
@@ -16,11 +18,12 @@
 
 use std::path::PathBuf;
 
-use apigw::events::{EventOptions, v1, v2, websocket};
+use apigw::events::{EventOptions, authorizer, v1, v2, websocket};
 use aws_lambda_events::apigw::{
-    ApiGatewayProxyRequest, ApiGatewayProxyResponse, ApiGatewayV2httpRequest,
-    ApiGatewayWebsocketProxyRequest,
+    ApiGatewayCustomAuthorizerRequest, ApiGatewayCustomAuthorizerResponse, ApiGatewayProxyRequest,
+    ApiGatewayProxyResponse, ApiGatewayV2httpRequest, ApiGatewayWebsocketProxyRequest,
 };
+use aws_lambda_events::iam::IamPolicyEffect;
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -49,7 +52,7 @@ fn samples() -> Vec<(String, Value)> {
                 continue;
             }
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if name.ends_with(".json") && !name.contains("custom-auth") {
+            if name.ends_with(".json") {
                 let text = std::fs::read_to_string(&path).unwrap();
                 out.push((name, serde_json::from_str(&text).unwrap()));
             }
@@ -74,6 +77,13 @@ fn normalise(value: &mut Value) {
             }
             for key in LOST {
                 map.remove(*key);
+            }
+            // IAM reads a string and a one-element list alike; the peer
+            // keeps lists.
+            for key in ["Action", "Resource"] {
+                if let Some(one @ Value::String(_)) = map.get_mut(key) {
+                    *one = Value::Array(vec![one.take()]);
+                }
             }
             for key in ["requestTimeEpoch", "connectedAt"] {
                 if map.get(key) == Some(&Value::from(0)) {
@@ -117,7 +127,40 @@ fn every_sample_survives_the_peer_conversions() {
     let mut converted = 0;
     for (name, sample) in samples() {
         let context = &sample["requestContext"];
-        let (before, after) = if sample["version"] == "2.0" {
+        let (before, after) = if name.contains("custom-auth") || name.contains("custom-authorizer")
+        {
+            if sample["type"] == "TOKEN" {
+                let ours: authorizer::TokenRequest = serde_json::from_value(sample).unwrap();
+                let back =
+                    authorizer::TokenRequest::from(ApiGatewayCustomAuthorizerRequest::from(&ours));
+                (serde_json::to_value(ours), serde_json::to_value(back))
+            } else if sample.get("policyDocument").is_some() {
+                let ours: authorizer::IamPolicyResponse = serde_json::from_value(sample).unwrap();
+                let peer = ApiGatewayCustomAuthorizerResponse::from(&ours);
+                let effects = ["Allow", "Deny"];
+                if ours
+                    .policy_document
+                    .statement
+                    .iter()
+                    .any(|s| !effects.contains(&s.effect.as_str()))
+                {
+                    // An effect IAM does not know becomes a Deny of nothing.
+                    assert!(
+                        peer.policy_document
+                            .statement
+                            .iter()
+                            .all(|s| s.effect == IamPolicyEffect::Deny),
+                        "{name}"
+                    );
+                    continue;
+                }
+                let back = authorizer::IamPolicyResponse::from(peer);
+                (serde_json::to_value(ours), serde_json::to_value(back))
+            } else {
+                // REQUEST authorizer events have no conversions.
+                continue;
+            }
+        } else if sample["version"] == "2.0" {
             let ours: v2::Request = serde_json::from_value(sample).unwrap();
             let back = v2::Request::from(ApiGatewayV2httpRequest::from(&ours));
             (serde_json::to_value(ours), serde_json::to_value(back))

@@ -122,8 +122,12 @@
 //! [`v1::Request`] / [`v1::Response`] and `ApiGatewayProxyRequest` /
 //! `ApiGatewayProxyResponse`, [`v2::Request`] / [`v2::Response`] and
 //! `ApiGatewayV2httpRequest` / `ApiGatewayV2httpResponse`, and
-//! [`websocket::Request`] and `ApiGatewayWebsocketProxyRequest`. They keep
-//! everything the peer can represent; what it cannot is lost:
+//! [`websocket::Request`] and `ApiGatewayWebsocketProxyRequest`, and for
+//! authorizers [`authorizer::TokenRequest`] and
+//! `ApiGatewayCustomAuthorizerRequest`, [`authorizer::IamPolicyResponse`]
+//! and `ApiGatewayCustomAuthorizerResponse`, [`authorizer::SimpleResponse`]
+//! and `ApiGatewayV2CustomAuthorizerSimpleResponse`. They keep everything
+//! the peer can represent; what it cannot is lost:
 //!
 //! * **to the peer**: header names are lowercased, and a header whose name
 //!   or value `HeaderMap` refuses is dropped; a method `http` refuses
@@ -140,8 +144,17 @@
 //!   `u16` becomes 500; in WebSocket events an all-`null` identity and a
 //!   `connectedAt` / `requestTimeEpoch` of 0 become absent; a 1.0
 //!   authorizer's `jwt` (which 1.0 events do not have) becomes `claims`.
+//! * **policies**: the peer's statements have no `Sid`, `NotAction` or
+//!   `NotResource` and only `Allow` / `Deny`, so a statement that needs
+//!   them is made stricter, never looser: such an `Allow` (or any other
+//!   effect) becomes a `Deny` of no resource, such a `Deny` denies every
+//!   action on every resource; a `Condition` the peer's type cannot hold
+//!   turns an `Allow` into that same `Deny`. A one-element `Action` /
+//!   `Resource` list comes back as a string; an empty or non-object
+//!   `context` as `None`.
 //!
-//! Authorizer payloads ([`authorizer`]) have no conversions yet.
+//! REQUEST authorizer events ([`authorizer::RequestV1`],
+//! [`authorizer::RequestV2`]) have no conversions.
 
 pub mod authorizer;
 mod common;

@@ -5,14 +5,17 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_lambda_events::apigw::{
-    ApiGatewayProxyRequest, ApiGatewayProxyRequestContext, ApiGatewayProxyResponse,
-    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerCognitoIdentity,
-    ApiGatewayRequestAuthorizerIamDescription, ApiGatewayRequestAuthorizerJwtDescription,
-    ApiGatewayRequestIdentity, ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
-    ApiGatewayV2httpResponse, ApiGatewayWebsocketProxyRequest,
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequest,
+    ApiGatewayCustomAuthorizerResponse, ApiGatewayProxyRequest, ApiGatewayProxyRequestContext,
+    ApiGatewayProxyResponse, ApiGatewayRequestAuthorizer,
+    ApiGatewayRequestAuthorizerCognitoIdentity, ApiGatewayRequestAuthorizerIamDescription,
+    ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayRequestIdentity,
+    ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2httpRequest,
+    ApiGatewayV2httpRequestContext, ApiGatewayV2httpResponse, ApiGatewayWebsocketProxyRequest,
     ApiGatewayWebsocketProxyRequestContext,
 };
 use aws_lambda_events::encodings::Body;
+use aws_lambda_events::iam::{IamPolicyCondition, IamPolicyEffect, IamPolicyStatement};
 use aws_lambda_events::query_map::QueryMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -20,7 +23,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{Map, Value};
 
 use super::common::{MultiValueMap, StringMap, stringify_value};
-use super::{v1, v2, websocket};
+use super::{authorizer, v1, v2, websocket};
 
 // ---- shared pieces -------------------------------------------------------
 
@@ -703,6 +706,172 @@ impl From<ApiGatewayWebsocketProxyRequest> for websocket::Request {
     }
 }
 
+// ---- custom authorizers --------------------------------------------------
+
+impl From<&authorizer::TokenRequest> for ApiGatewayCustomAuthorizerRequest {
+    fn from(ours: &authorizer::TokenRequest) -> Self {
+        let mut peer = Self::default();
+        peer.type_ = Some(ours.kind.clone());
+        peer.authorization_token = Some(ours.authorization_token.clone());
+        peer.method_arn = Some(ours.method_arn.clone());
+        peer
+    }
+}
+
+impl From<&ApiGatewayCustomAuthorizerRequest> for authorizer::TokenRequest {
+    fn from(peer: &ApiGatewayCustomAuthorizerRequest) -> Self {
+        let mut ours = Self::default();
+        ours.kind = peer.type_.clone().unwrap_or_default();
+        ours.authorization_token = peer.authorization_token.clone().unwrap_or_default();
+        ours.method_arn = peer.method_arn.clone().unwrap_or_default();
+        ours
+    }
+}
+
+/// A statement the peer can hold. It has no `Sid`, `NotAction` or
+/// `NotResource`, and only `Allow` / `Deny`: a statement that needs them is
+/// made stricter, never looser — an `Allow` becomes a `Deny` of nothing
+/// (no resource), a `Deny` covers every action and resource.
+fn statement(ours: &authorizer::Statement) -> IamPolicyStatement {
+    let list = |v: Option<&authorizer::StringOrArray>| -> Vec<String> {
+        v.map(|v| v.iter().map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let mut peer = IamPolicyStatement::default();
+    let exact = ours.not_action.is_none() && ours.not_resource.is_none();
+    peer.condition = ours
+        .condition
+        .clone()
+        .and_then(|c| serde_json::from_value::<IamPolicyCondition>(c).ok());
+    let condition_lost = ours.condition.is_some() && peer.condition.is_none();
+    match ours.effect.as_str() {
+        "Allow" if exact && !condition_lost => {
+            peer.effect = IamPolicyEffect::Allow;
+            peer.action = list(ours.action.as_ref());
+            peer.resource = list(ours.resource.as_ref());
+        }
+        "Deny" if exact => {
+            peer.effect = IamPolicyEffect::Deny;
+            peer.action = list(ours.action.as_ref());
+            peer.resource = list(ours.resource.as_ref());
+        }
+        "Deny" => {
+            peer.effect = IamPolicyEffect::Deny;
+            peer.action = vec!["*".to_owned()];
+            peer.resource = vec!["*".to_owned()];
+        }
+        _ => {
+            peer.effect = IamPolicyEffect::Deny;
+            peer.condition = None;
+        }
+    }
+    peer
+}
+
+fn from_statement(peer: &IamPolicyStatement) -> authorizer::Statement {
+    let effect = match peer.effect {
+        IamPolicyEffect::Allow => authorizer::Effect::Allow,
+        _ => authorizer::Effect::Deny,
+    };
+    let list = |v: &[String]| match v {
+        [one] => authorizer::StringOrArray::One(one.clone()),
+        many => authorizer::StringOrArray::Many(many.to_vec()),
+    };
+    let mut ours = authorizer::Statement::new(effect, "");
+    ours.action = Some(list(&peer.action));
+    ours.resource = Some(list(&peer.resource));
+    ours.condition = peer
+        .condition
+        .as_ref()
+        .and_then(|c| serde_json::to_value(c).ok());
+    ours
+}
+
+impl From<&authorizer::IamPolicyResponse> for ApiGatewayCustomAuthorizerResponse {
+    fn from(ours: &authorizer::IamPolicyResponse) -> Self {
+        let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
+        policy.version = Some(ours.policy_document.version.clone());
+        policy.statement = ours
+            .policy_document
+            .statement
+            .iter()
+            .map(statement)
+            .collect();
+        let mut peer = Self::default();
+        peer.principal_id = Some(ours.principal_id.clone());
+        peer.policy_document = policy;
+        peer.context = ours.context.clone().map_or(Value::Null, Value::Object);
+        peer.usage_identifier_key
+            .clone_from(&ours.usage_identifier_key);
+        peer
+    }
+}
+
+impl From<&ApiGatewayCustomAuthorizerResponse> for authorizer::IamPolicyResponse {
+    fn from(peer: &ApiGatewayCustomAuthorizerResponse) -> Self {
+        let mut document = authorizer::PolicyDocument::new(
+            peer.policy_document
+                .statement
+                .iter()
+                .map(from_statement)
+                .collect(),
+        );
+        document.version = peer.policy_document.version.clone().unwrap_or_default();
+        let mut ours = Self::new(peer.principal_id.clone().unwrap_or_default(), document);
+        ours.context = match &peer.context {
+            Value::Object(map) if !map.is_empty() => Some(map.clone()),
+            _ => None,
+        };
+        ours.usage_identifier_key
+            .clone_from(&peer.usage_identifier_key);
+        ours
+    }
+}
+
+impl From<&authorizer::SimpleResponse> for ApiGatewayV2CustomAuthorizerSimpleResponse {
+    fn from(ours: &authorizer::SimpleResponse) -> Self {
+        let mut peer = Self::default();
+        peer.is_authorized = ours.is_authorized;
+        peer.context = ours.context.clone().map_or(Value::Null, Value::Object);
+        peer
+    }
+}
+
+impl From<&ApiGatewayV2CustomAuthorizerSimpleResponse> for authorizer::SimpleResponse {
+    fn from(peer: &ApiGatewayV2CustomAuthorizerSimpleResponse) -> Self {
+        let mut ours = if peer.is_authorized {
+            Self::authorized()
+        } else {
+            Self::unauthorized()
+        };
+        ours.context = match &peer.context {
+            Value::Object(map) if !map.is_empty() => Some(map.clone()),
+            _ => None,
+        };
+        ours
+    }
+}
+
+/// By-value forms of the by-reference conversions.
+macro_rules! by_value {
+    ($($from:ty => $to:ty),* $(,)?) => {$(
+        impl From<$from> for $to {
+            fn from(value: $from) -> Self {
+                Self::from(&value)
+            }
+        }
+    )*};
+}
+
+by_value! {
+    authorizer::TokenRequest => ApiGatewayCustomAuthorizerRequest,
+    ApiGatewayCustomAuthorizerRequest => authorizer::TokenRequest,
+    authorizer::IamPolicyResponse => ApiGatewayCustomAuthorizerResponse,
+    ApiGatewayCustomAuthorizerResponse => authorizer::IamPolicyResponse,
+    authorizer::SimpleResponse => ApiGatewayV2CustomAuthorizerSimpleResponse,
+    ApiGatewayV2CustomAuthorizerSimpleResponse => authorizer::SimpleResponse,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -788,6 +957,39 @@ mod tests {
         let peer = ApiGatewayV2httpResponse::from(&ours);
         assert_eq!(peer.cookies, vec!["a=1; Path=/"]);
         assert_eq!(v2::Response::from(peer), ours);
+    }
+
+    #[test]
+    fn authorizer_answers_survive_the_peer() {
+        let ours = authorizer::IamPolicyResponse::allow("u1", "arn:a")
+            .with_context("tier", "gold")
+            .with_usage_identifier_key("key");
+        let peer = ApiGatewayCustomAuthorizerResponse::from(&ours);
+        assert_eq!(authorizer::IamPolicyResponse::from(peer), ours);
+        let ours = authorizer::SimpleResponse::authorized().with_context("n", 1);
+        let peer = ApiGatewayV2CustomAuthorizerSimpleResponse::from(&ours);
+        assert_eq!(authorizer::SimpleResponse::from(peer), ours);
+        let mut token = authorizer::TokenRequest::default();
+        token.kind = "TOKEN".into();
+        token.authorization_token = "Bearer x".into();
+        token.method_arn = "arn:a".into();
+        let peer = ApiGatewayCustomAuthorizerRequest::from(&token);
+        assert_eq!(authorizer::TokenRequest::from(peer), token);
+    }
+
+    #[test]
+    fn statements_the_peer_cannot_hold_become_stricter() {
+        let mut allow = authorizer::Statement::new(authorizer::Effect::Allow, "arn:a");
+        allow.not_resource = Some(authorizer::StringOrArray::One("arn:b".into()));
+        let peer = statement(&allow);
+        assert_eq!(peer.effect, IamPolicyEffect::Deny);
+        assert!(peer.resource.is_empty());
+        let mut deny = authorizer::Statement::new(authorizer::Effect::Deny, "arn:a");
+        deny.not_action = Some(authorizer::StringOrArray::One("x".into()));
+        assert_eq!(statement(&deny).resource, vec!["*"]);
+        let mut odd = authorizer::Statement::new(authorizer::Effect::Allow, "arn:a");
+        odd.effect = "allow".into();
+        assert_eq!(statement(&odd).effect, IamPolicyEffect::Deny);
     }
 
     #[test]
