@@ -2,6 +2,10 @@
 //! `aws-lambda-events`). What each direction loses is listed in the
 //! module docs of [`events`](super) under "`aws_lambda_events`".
 
+// Both directions fill member by member, so each pair of members reads side
+// by side (the peer's types are non-exhaustive: they cannot be literals).
+#![allow(clippy::field_reassign_with_default)]
+
 use std::collections::{BTreeMap, HashMap};
 
 use aws_lambda_events::apigw::{
