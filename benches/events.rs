@@ -18,7 +18,7 @@ use aws_lambda_events::apigw::{
 use aws_lambda_events::encodings::Body as PeerBody;
 use aws_lambda_events::query_map::QueryMap;
 use bytes::Bytes;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use http::HeaderMap;
 use http::request::Parts;
 
@@ -91,6 +91,7 @@ const V2_ANSWER: &[u8] = br#"{"statusCode":200,"headers":{"content-type":"applic
 
 /// The same trip through the owned event (`from_http` + `to_vec`), for
 /// handlers that want the struct.
+#[inline(never)]
 fn apigw_v1_owned(parts: &Parts, body: &[u8], options: &EventOptions) -> http::Response<Bytes> {
     let payload = serde_json::to_vec(&v1::Request::from_http(parts, body, options, NOW)).unwrap();
     black_box(&payload);
@@ -100,6 +101,7 @@ fn apigw_v1_owned(parts: &Parts, body: &[u8], options: &EventOptions) -> http::R
         .unwrap()
 }
 
+#[inline(never)]
 fn apigw_v1(parts: &Parts, body: &[u8], options: &EventOptions) -> http::Response<Bytes> {
     let payload = v1::Request::json_from_http(parts, body, options, NOW).unwrap();
     black_box(&payload);
@@ -109,6 +111,7 @@ fn apigw_v1(parts: &Parts, body: &[u8], options: &EventOptions) -> http::Respons
         .unwrap()
 }
 
+#[inline(never)]
 fn apigw_v2(parts: &Parts, body: &[u8], options: &EventOptions) -> http::Response<Bytes> {
     let payload = v2::Request::json_from_http(parts, body, options, NOW).unwrap();
     black_box(&payload);
@@ -120,6 +123,7 @@ fn apigw_v2(parts: &Parts, body: &[u8], options: &EventOptions) -> http::Respons
 
 /// The same trip with `aws_lambda_events` types: what a gateway builds
 /// around them (they have no request → event conversion).
+#[inline(never)]
 fn peer_v1(parts: &Parts, body: &[u8]) -> http::Response<Bytes> {
     let query: QueryMap = parts.uri.query().unwrap_or_default().parse().unwrap();
     let mut context = ApiGatewayProxyRequestContext::default();
@@ -162,6 +166,7 @@ fn peer_v1(parts: &Parts, body: &[u8]) -> http::Response<Bytes> {
     response
 }
 
+#[inline(never)]
 fn peer_v2(parts: &Parts, body: &[u8]) -> http::Response<Bytes> {
     let raw_query = parts.uri.query().unwrap_or_default();
     let mut headers = HeaderMap::new();
@@ -292,4 +297,34 @@ criterion_group! {
         .measurement_time(Duration::from_secs(3));
     targets = round_trips, parsing
 }
-criterion_main!(benches);
+
+/// `EVENTS_LOOP=<name>:<n>` runs one round trip `n` times and exits, for
+/// instruction counts under `valgrind --tool=callgrind` (repeatable whatever
+/// the machine's load): names `apigw_v1`, `apigw_v1_owned`, `peer_v1`,
+/// `apigw_v2`, `peer_v2`.
+fn instruction_loop(spec: &str) {
+    let (name, n) = spec.split_once(':').expect("EVENTS_LOOP=<name>:<n>");
+    let n: usize = n.parse().expect("EVENTS_LOOP count");
+    let (parts, body) = typical_request();
+    let options = EventOptions::new();
+    for _ in 0..n {
+        let response = match name {
+            "apigw_v1" => apigw_v1(black_box(&parts), &body, &options),
+            "apigw_v1_owned" => apigw_v1_owned(black_box(&parts), &body, &options),
+            "peer_v1" => peer_v1(black_box(&parts), &body),
+            "apigw_v2" => apigw_v2(black_box(&parts), &body, &options),
+            "peer_v2" => peer_v2(black_box(&parts), &body),
+            other => panic!("unknown round trip {other}"),
+        };
+        black_box(response);
+    }
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("EVENTS_LOOP") {
+        instruction_loop(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -16,20 +16,35 @@ const MONTHS: [&str; 12] = [
 ];
 
 /// Unix time as `dd/Mon/yyyy:HH:MM:SS +0000`.
+///
+/// Digits are pushed by hand (this runs once per event and per access-log
+/// line; `write!` cost more than the calendar arithmetic).
 #[cfg(any(feature = "events", feature = "access-log"))]
 pub(crate) fn common_log_format(unix: Duration) -> String {
     let secs = i64::try_from(unix.as_secs()).unwrap_or(i64::MAX);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (year, month, day) = civil_from_days(days);
+    let month = MONTHS[usize::try_from(month - 1).unwrap_or(0)];
     let mut out = String::with_capacity(26);
-    let _ = write!(
-        out,
-        "{day:02}/{}/{year:04}:{:02}:{:02}:{:02} +0000",
-        MONTHS[usize::try_from(month - 1).unwrap_or(0)],
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
+    let two = |out: &mut String, n: i64| {
+        out.push(char::from(b'0' + u8::try_from(n / 10 % 10).unwrap_or(0)));
+        out.push(char::from(b'0' + u8::try_from(n % 10).unwrap_or(0)));
+    };
+    two(&mut out, i64::from(day));
+    out.push('/');
+    out.push_str(month);
+    out.push('/');
+    if (0..=9999).contains(&year) {
+        two(&mut out, i64::from(year) / 100);
+        two(&mut out, i64::from(year) % 100);
+    } else {
+        let _ = write!(out, "{year:04}");
+    }
+    for n in [rem / 3600, rem % 3600 / 60, rem % 60] {
+        out.push(':');
+        two(&mut out, n);
+    }
+    out.push_str(" +0000");
     out
 }
 
@@ -89,6 +104,8 @@ mod tests {
         assert_eq!(at(951_782_400), "29/Feb/2000:00:00:00 +0000");
         assert_eq!(at(1_709_251_199), "29/Feb/2024:23:59:59 +0000");
         assert_eq!(at(4_107_542_400), "01/Mar/2100:00:00:00 +0000");
+        // Past 9999 the year simply grows.
+        assert_eq!(at(253_402_300_800), "01/Jan/10000:00:00:00 +0000");
     }
 
     #[test]

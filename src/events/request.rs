@@ -205,7 +205,7 @@ impl Common {
             route,
             stage,
             request_id,
-            source_ip: source_ip(parts).map(|ip| ip.to_string()),
+            source_ip: source_ip(parts).map(ip_text),
             domain_name,
             domain_prefix,
             user_agent: header_str(&parts.headers, &USER_AGENT).map(str::to_owned),
@@ -238,12 +238,44 @@ fn source_ip(parts: &Parts) -> Option<IpAddr> {
     crate::identity::peer_ip(&parts.extensions)
 }
 
+/// An IP address as text: IPv4 digits pushed by hand (`Display` costs
+/// more than the rest of `Common::read`), IPv6 through `Display`.
+fn ip_text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut out = String::with_capacity(15);
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+            out
+        }
+        IpAddr::V6(_) => ip.to_string(),
+    }
+}
+
 fn header_str<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// A header value as text (Latin-1 bytes kept as their code points).
-fn value_text(value: &http::HeaderValue) -> Cow<'_, str> {
+/// A header value as text: visible ASCII as it is; any other byte (the
+/// `obs-text` of RFC 9110, or UTF-8 a client sent anyway) as the Latin-1
+/// character of the same code point.
+///
+/// The one way this crate turns header bytes into text (events, authorizer
+/// identity sources and cache keys). It is lossless, so two different
+/// values never become the same text (a lossy UTF-8 decoding would map
+/// every invalid sequence to U+FFFD and let distinct tokens share an
+/// authorizer cache entry), and the bytes can be recovered.
+pub(crate) fn value_text(value: &http::HeaderValue) -> Cow<'_, str> {
     match value.to_str() {
         Ok(s) => Cow::Borrowed(s),
         Err(_) => Cow::Owned(value.as_bytes().iter().map(|&b| char::from(b)).collect()),
@@ -342,15 +374,21 @@ fn v2_authorizer(parts: &Parts) -> Option<v2::Authorizer> {
     Some(authorizer)
 }
 
-/// A query string's decoded parameters grouped by key, in first-seen order.
+/// A query string's decoded parameters grouped by key, keys in order (as
+/// the owned events' maps), each key's values in the order sent.
 type GroupedQuery<'a> = Vec<(Cow<'a, str>, Vec<Cow<'a, str>>)>;
 
+/// Sorts then groups, so that a query of many distinct keys costs
+/// `n log n`, not `n²`.
 fn grouped_query(raw: &str) -> GroupedQuery<'_> {
-    let mut groups: GroupedQuery<'_> = Vec::new();
-    for (key, value) in query_pairs(raw) {
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, values)) => values.push(value),
-            None => groups.push((key, vec![value])),
+    let mut pairs: Vec<_> = query_pairs(raw).collect();
+    // Stable: a repeated key keeps its values in order.
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut groups: GroupedQuery<'_> = Vec::with_capacity(pairs.len());
+    for (key, value) in pairs {
+        match groups.last_mut() {
+            Some((last, values)) if *last == key => values.push(value),
+            _ => groups.push((key, vec![value])),
         }
     }
     groups
@@ -499,7 +537,7 @@ impl v1::Request {
             query: &query,
             route: route.as_ref(),
             stage_variables: options.stage_variables.as_ref(),
-            request_context: v1_context(parts, common, options, &resource),
+            request_context: borrowed::V1Context::new(parts, &common, options, &resource),
             body,
             is_base64_encoded,
         };
@@ -579,17 +617,27 @@ fn cookies_of(headers: &HeaderMap) -> Option<Vec<Cow<'_, str>>> {
     Some(cookies)
 }
 
-/// A header's values comma-joined, as 2.0 events carry them.
-fn joined<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Cow<'a, str> {
-    let mut values = headers.get_all(name).iter();
-    let first = values.next().map(value_text).unwrap_or_default();
-    let mut joined = first;
+/// A header's values as one text, comma-joined without spaces (`a,b`), as
+/// 2.0 events and identity sources carry them, each value read with
+/// [`value_text`]; `None` when the header is absent.
+pub(crate) fn joined_header<'a>(
+    headers: &'a HeaderMap,
+    name: &http::HeaderName,
+) -> Option<Cow<'a, str>> {
+    join_values(headers.get_all(name))
+}
+
+fn join_values<'a>(
+    values: impl IntoIterator<Item = &'a http::HeaderValue>,
+) -> Option<Cow<'a, str>> {
+    let mut values = values.into_iter();
+    let mut joined = value_text(values.next()?);
     for value in values {
         let joined = joined.to_mut();
         joined.push(',');
         joined.push_str(&value_text(value));
     }
-    joined
+    Some(joined)
 }
 
 impl v2::Request {
@@ -610,7 +658,9 @@ impl v2::Request {
             .map(|name| {
                 (
                     name.as_str().to_owned(),
-                    joined(&parts.headers, name).into_owned(),
+                    joined_header(&parts.headers, name)
+                        .unwrap_or_default()
+                        .into_owned(),
                 )
             })
             .collect();
@@ -659,7 +709,7 @@ impl v2::Request {
             raw_path: &raw_path,
             raw_query_string: parts.uri.query().unwrap_or_default(),
             cookies: cookies_of(&parts.headers),
-            headers: &parts.headers,
+            headers: &borrowed::entries(&parts.headers),
             query: &query,
             route: route.as_ref(),
             stage_variables: options.stage_variables.as_ref(),
@@ -697,8 +747,12 @@ mod borrowed {
     use http::header::COOKIE;
     use http::{HeaderMap, HeaderName, HeaderValue};
 
-    use super::{GroupedQuery, joined, value_text};
-    use crate::events::{StringMap, v1, v2};
+    use http::request::Parts;
+    use serde_json::{Map, Value};
+
+    use super::{Common, EventOptions, GroupedQuery, join_values, v1_authorizer, value_text};
+    use crate::events::{StringMap, v2};
+    use crate::identity::ApiKeyIdentity;
     use crate::route::RouteMatch;
 
     pub(super) struct V1<'a> {
@@ -709,7 +763,7 @@ mod borrowed {
         pub(super) query: &'a GroupedQuery<'a>,
         pub(super) route: Option<&'a RouteMatch>,
         pub(super) stage_variables: Option<&'a StringMap>,
-        pub(super) request_context: v1::RequestContext,
+        pub(super) request_context: V1Context<'a>,
         pub(super) body: Option<Cow<'a, str>>,
         pub(super) is_base64_encoded: bool,
     }
@@ -719,7 +773,7 @@ mod borrowed {
         pub(super) raw_path: &'a str,
         pub(super) raw_query_string: &'a str,
         pub(super) cookies: Option<Vec<Cow<'a, str>>>,
-        pub(super) headers: &'a HeaderMap,
+        pub(super) headers: &'a [(&'a HeaderName, &'a HeaderValue)],
         pub(super) query: &'a GroupedQuery<'a>,
         pub(super) route: Option<&'a RouteMatch>,
         pub(super) stage_variables: Option<&'a StringMap>,
@@ -734,24 +788,89 @@ mod borrowed {
         entries
     }
 
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+
+    /// For eight bytes at once (SWAR): the high bit of a byte of the result
+    /// is set where that byte is a control character, `"` or `\`. Borrows
+    /// only start at such bytes, so "any bit set" is exact.
+    fn escape_bits(word: u64) -> u64 {
+        let zero_at = |x: u64| x.wrapping_sub(ONES) & !x;
+        (word.wrapping_sub(ONES * 0x20) & !word)
+            | zero_at(word ^ (ONES * u64::from(b'"')))
+            | zero_at(word ^ (ONES * u64::from(b'\\')))
+    }
+
+    /// Whether `bits` flags any byte of `bytes`, eight bytes per step and
+    /// no early exit (the text is copied or escaped whole anyway).
+    fn any_flagged(bytes: &[u8], bits: impl Fn(u64) -> u64) -> bool {
+        let mut chunks = bytes.chunks_exact(8);
+        let mut acc = 0;
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            acc |= bits(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        let mut word = [b'a'; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        acc |= bits(u64::from_le_bytes(word));
+        acc & HIGH != 0
+    }
+
+    /// `"text"`, for text known to need no escaping.
+    fn raw(out: &mut Vec<u8>, text: &[u8]) {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text);
+        out.push(b'"');
+    }
+
     /// A JSON string. Text without `"`, `\` or control characters (nearly
     /// all header and query text) is copied as it is.
     pub(super) fn string(out: &mut Vec<u8>, text: &str) -> Result<(), serde_json::Error> {
-        // No early exit, so the check compiles to wide compares.
-        let needs_escape = text.bytes().fold(false, |acc, b| {
-            acc | (b < 0x20) | (b == b'"') | (b == b'\\')
-        });
-        if needs_escape {
+        if any_flagged(text.as_bytes(), escape_bits) {
             return serde_json::to_writer(out, text);
         }
-        out.reserve(text.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(text.as_bytes());
-        out.push(b'"');
+        raw(out, text.as_bytes());
         Ok(())
     }
 
-    fn key(out: &mut Vec<u8>, first: &mut bool, name: &str) -> Result<(), serde_json::Error> {
+    /// A header value as a JSON string: printable ASCII without `"` or `\`
+    /// (nearly every value) is copied as it is, in one check; anything else
+    /// goes through [`value_text`].
+    fn header_value(out: &mut Vec<u8>, value: &HeaderValue) -> Result<(), serde_json::Error> {
+        let bytes = value.as_bytes();
+        // 0x7f and above: `w + 1` or `w` has the high bit set.
+        if any_flagged(bytes, |w| escape_bits(w) | w.wrapping_add(ONES) | w) {
+            return string(out, &value_text(value));
+        }
+        raw(out, bytes);
+        Ok(())
+    }
+
+    /// A member name known to need no escaping: this module's own names,
+    /// and header names (`http` allows only token characters in them).
+    // Inlined, so a constant name is copied without a call.
+    #[inline(always)]
+    fn key(out: &mut Vec<u8>, first: &mut bool, name: &str) {
+        out.reserve(name.len() + 4);
+        if !*first {
+            out.push(b',');
+        }
+        *first = false;
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+    }
+
+    /// A member name from the request (query keys, path parameters, stage
+    /// variables), escaped as needed.
+    fn escaped_key(
+        out: &mut Vec<u8>,
+        first: &mut bool,
+        name: &str,
+    ) -> Result<(), serde_json::Error> {
         if !*first {
             out.push(b',');
         }
@@ -783,7 +902,7 @@ mod borrowed {
         out.push(b'{');
         let mut first = true;
         for (name, value) in pairs {
-            key(out, &mut first, name)?;
+            escaped_key(out, &mut first, name)?;
             string(out, &value)?;
         }
         out.push(b'}');
@@ -819,183 +938,194 @@ mod borrowed {
         )
     }
 
-    fn opt(
-        out: &mut Vec<u8>,
-        first: &mut bool,
-        name: &str,
-        value: Option<&str>,
-    ) -> Result<(), serde_json::Error> {
-        key(out, first, name)?;
-        null_or(out, value, string)
+    /// What a 1.0 `requestContext` is written from, borrowed from the
+    /// request: the members [`super::v1_context`] fills, nothing else.
+    pub(super) struct V1Context<'a> {
+        account_id: &'a str,
+        api_id: &'a str,
+        authorizer: Option<Map<String, Value>>,
+        common: &'a Common,
+        http_method: &'a str,
+        api_key: Option<&'a ApiKeyIdentity>,
+        path: &'a str,
+        resource_path: &'a str,
     }
 
-    /// `requestContext`, as `v1::RequestContext` serializes.
-    fn v1_context(out: &mut Vec<u8>, c: &v1::RequestContext) -> Result<(), serde_json::Error> {
-        let mut first = true;
-        out.push(b'{');
-        opt(out, &mut first, "accountId", c.account_id.as_deref())?;
-        opt(out, &mut first, "apiId", c.api_id.as_deref())?;
-        if let Some(authorizer) = &c.authorizer {
-            key(out, &mut first, "authorizer")?;
-            serde_json::to_writer(&mut *out, authorizer)?;
+    impl<'a> V1Context<'a> {
+        pub(super) fn new(
+            parts: &'a Parts,
+            common: &'a Common,
+            options: &'a EventOptions,
+            resource: &'a str,
+        ) -> Self {
+            Self {
+                account_id: &options.account_id,
+                api_id: &options.api_id,
+                authorizer: v1_authorizer(parts),
+                common,
+                http_method: parts.method.as_str(),
+                api_key: parts.extensions.get::<ApiKeyIdentity>(),
+                path: parts.uri.path(),
+                resource_path: resource,
+            }
         }
-        opt(out, &mut first, "domainName", c.domain_name.as_deref())?;
-        opt(out, &mut first, "domainPrefix", c.domain_prefix.as_deref())?;
-        opt(
-            out,
-            &mut first,
-            "extendedRequestId",
-            c.extended_request_id.as_deref(),
-        )?;
-        key(out, &mut first, "httpMethod")?;
-        string(out, &c.http_method)?;
-        key(out, &mut first, "identity")?;
-        {
-            let i = &c.identity;
+
+        /// `requestContext`, as `v1::RequestContext` serializes what
+        /// [`super::v1_context`] builds (the same members, in order).
+        fn write(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+            let c = self.common;
             let mut first = true;
             out.push(b'{');
-            opt(out, &mut first, "accessKey", i.access_key.as_deref())?;
-            opt(out, &mut first, "accountId", i.account_id.as_deref())?;
-            opt(out, &mut first, "apiKey", i.api_key.as_deref())?;
-            opt(out, &mut first, "apiKeyId", i.api_key_id.as_deref())?;
-            opt(out, &mut first, "caller", i.caller.as_deref())?;
-            if let Some(cert) = &i.client_cert {
-                key(out, &mut first, "clientCert")?;
-                serde_json::to_writer(&mut *out, cert)?;
+            key(out, &mut first, "accountId");
+            string(out, self.account_id)?;
+            key(out, &mut first, "apiId");
+            string(out, self.api_id)?;
+            if let Some(authorizer) = &self.authorizer {
+                key(out, &mut first, "authorizer");
+                serde_json::to_writer(&mut *out, authorizer)?;
             }
-            opt(
-                out,
-                &mut first,
-                "cognitoAuthenticationProvider",
-                i.cognito_authentication_provider.as_deref(),
-            )?;
-            opt(
-                out,
-                &mut first,
-                "cognitoAuthenticationType",
-                i.cognito_authentication_type.as_deref(),
-            )?;
-            opt(
-                out,
-                &mut first,
-                "cognitoIdentityId",
-                i.cognito_identity_id.as_deref(),
-            )?;
-            opt(
-                out,
-                &mut first,
-                "cognitoIdentityPoolId",
-                i.cognito_identity_pool_id.as_deref(),
-            )?;
-            opt(
-                out,
-                &mut first,
-                "principalOrgId",
-                i.principal_org_id.as_deref(),
-            )?;
-            opt(out, &mut first, "sourceIp", i.source_ip.as_deref())?;
-            opt(out, &mut first, "user", i.user.as_deref())?;
-            opt(out, &mut first, "userAgent", i.user_agent.as_deref())?;
-            opt(out, &mut first, "userArn", i.user_arn.as_deref())?;
+            key(out, &mut first, "domainName");
+            string(out, &c.domain_name)?;
+            key(out, &mut first, "domainPrefix");
+            string(out, &c.domain_prefix)?;
+            key(out, &mut first, "extendedRequestId");
+            string(out, &c.request_id)?;
+            key(out, &mut first, "httpMethod");
+            string(out, self.http_method)?;
+            key(out, &mut first, "identity");
+            // Only the API key, source IP and user agent are ever known.
+            out.extend_from_slice(br#"{"accessKey":null,"accountId":null,"apiKey":"#);
+            null_or(out, self.api_key.map(ApiKeyIdentity::api_key), string)?;
+            out.extend_from_slice(br#","apiKeyId":"#);
+            null_or(out, self.api_key.map(ApiKeyIdentity::key_id), string)?;
+            out.extend_from_slice(
+                br#","caller":null,"cognitoAuthenticationProvider":null,"cognitoAuthenticationType":null,"cognitoIdentityId":null,"cognitoIdentityPoolId":null,"principalOrgId":null,"sourceIp":"#,
+            );
+            null_or(out, c.source_ip.as_deref(), string)?;
+            out.extend_from_slice(br#","user":null,"userAgent":"#);
+            null_or(out, c.user_agent.as_deref(), string)?;
+            out.extend_from_slice(br#","userArn":null}"#);
+            key(out, &mut first, "path");
+            match c.named_stage() {
+                Some(stage) => {
+                    let mut path = String::with_capacity(stage.len() + self.path.len() + 1);
+                    path.push('/');
+                    path.push_str(stage);
+                    path.push_str(self.path);
+                    string(out, &path)?;
+                }
+                None => string(out, self.path)?,
+            }
+            key(out, &mut first, "protocol");
+            string(out, c.protocol)?;
+            key(out, &mut first, "requestId");
+            string(out, &c.request_id)?;
+            key(out, &mut first, "requestTime");
+            string(out, &c.time)?;
+            key(out, &mut first, "requestTimeEpoch");
+            serde_json::to_writer(&mut *out, &c.time_epoch)?;
+            key(out, &mut first, "resourceId");
+            out.extend_from_slice(b"null");
+            key(out, &mut first, "resourcePath");
+            string(out, self.resource_path)?;
+            key(out, &mut first, "stage");
+            string(out, &c.stage)?;
             out.push(b'}');
+            Ok(())
         }
-        opt(out, &mut first, "path", c.path.as_deref())?;
-        opt(out, &mut first, "protocol", c.protocol.as_deref())?;
-        opt(out, &mut first, "requestId", c.request_id.as_deref())?;
-        opt(out, &mut first, "requestTime", c.request_time.as_deref())?;
-        key(out, &mut first, "requestTimeEpoch")?;
-        out.extend_from_slice(c.request_time_epoch.to_string().as_bytes());
-        opt(out, &mut first, "resourceId", c.resource_id.as_deref())?;
-        opt(out, &mut first, "resourcePath", c.resource_path.as_deref())?;
-        opt(out, &mut first, "stage", c.stage.as_deref())?;
-        if let Some(name) = &c.operation_name {
-            key(out, &mut first, "operationName")?;
-            string(out, name)?;
-        }
-        out.push(b'}');
-        Ok(())
     }
 
     impl V1<'_> {
         pub(super) fn write(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
             let mut first = true;
             out.push(b'{');
-            key(out, &mut first, "resource")?;
+            key(out, &mut first, "resource");
             string(out, self.resource)?;
-            key(out, &mut first, "path")?;
+            key(out, &mut first, "path");
             string(out, self.path)?;
-            key(out, &mut first, "httpMethod")?;
+            key(out, &mut first, "httpMethod");
             string(out, self.http_method)?;
 
-            let headers = (!self.headers.is_empty()).then_some(self.headers);
-            key(out, &mut first, "headers")?;
-            null_or(out, headers, |out, entries| {
-                object(
-                    out,
-                    runs(entries).map(|run| {
-                        let (name, last) = run[run.len() - 1];
-                        (name.as_str(), value_text(last))
-                    }),
-                )
-            })?;
-            key(out, &mut first, "multiValueHeaders")?;
-            null_or(out, headers, |out, entries| {
+            // `headers` holds each header's last value; `multiValueHeaders`
+            // repeats it, so its JSON is copied from where it was written.
+            key(out, &mut first, "headers");
+            let mut written = Vec::with_capacity(self.headers.len());
+            if self.headers.is_empty() {
+                out.extend_from_slice(b"null");
+            } else {
                 out.push(b'{');
                 let mut first = true;
-                for run in runs(entries) {
-                    key(out, &mut first, run[0].0.as_str())?;
+                for run in runs(self.headers) {
+                    let (name, last) = run[run.len() - 1];
+                    key(out, &mut first, name.as_str());
+                    let start = out.len();
+                    header_value(out, last)?;
+                    written.push(start..out.len());
+                }
+                out.push(b'}');
+            }
+            key(out, &mut first, "multiValueHeaders");
+            if self.headers.is_empty() {
+                out.extend_from_slice(b"null");
+            } else {
+                out.push(b'{');
+                let mut first = true;
+                for (run, last) in runs(self.headers).zip(written) {
+                    key(out, &mut first, run[0].0.as_str());
                     out.push(b'[');
-                    for (i, (_, value)) in run.iter().enumerate() {
-                        if i > 0 {
-                            out.push(b',');
-                        }
-                        string(out, &value_text(value))?;
+                    for (_, value) in &run[..run.len() - 1] {
+                        header_value(out, value)?;
+                        out.push(b',');
                     }
+                    out.extend_from_within(last);
                     out.push(b']');
                 }
                 out.push(b'}');
-                Ok(())
-            })?;
+            }
 
-            let query = (!self.query.is_empty()).then_some(self.query);
-            key(out, &mut first, "queryStringParameters")?;
-            null_or(out, query, |out, query| {
-                object(
-                    out,
-                    query.iter().filter_map(|(k, values)| {
-                        values
-                            .last()
-                            .map(|v| (k.as_ref(), Cow::Borrowed(v.as_ref())))
-                    }),
-                )
-            })?;
-            key(out, &mut first, "multiValueQueryStringParameters")?;
-            null_or(out, query, |out, query| {
+            // The same for the query's last values.
+            key(out, &mut first, "queryStringParameters");
+            let mut written = Vec::with_capacity(self.query.len());
+            if self.query.is_empty() {
+                out.extend_from_slice(b"null");
+            } else {
                 out.push(b'{');
                 let mut first = true;
-                for (name, values) in query {
-                    key(out, &mut first, name)?;
+                for (name, values) in self.query {
+                    escaped_key(out, &mut first, name)?;
+                    let start = out.len();
+                    string(out, values.last().map_or("", AsRef::as_ref))?;
+                    written.push(start..out.len());
+                }
+                out.push(b'}');
+            }
+            key(out, &mut first, "multiValueQueryStringParameters");
+            if self.query.is_empty() {
+                out.extend_from_slice(b"null");
+            } else {
+                out.push(b'{');
+                let mut first = true;
+                for ((name, values), last) in self.query.iter().zip(written) {
+                    escaped_key(out, &mut first, name)?;
                     out.push(b'[');
-                    for (i, value) in values.iter().enumerate() {
-                        if i > 0 {
-                            out.push(b',');
-                        }
+                    for value in &values[..values.len().saturating_sub(1)] {
                         string(out, value)?;
+                        out.push(b',');
                     }
+                    out.extend_from_within(last);
                     out.push(b']');
                 }
                 out.push(b'}');
-                Ok(())
-            })?;
-            key(out, &mut first, "pathParameters")?;
+            }
+            key(out, &mut first, "pathParameters");
             null_or(out, path_parameters(self.route), params)?;
-            key(out, &mut first, "stageVariables")?;
+            key(out, &mut first, "stageVariables");
             null_or(out, self.stage_variables, string_map)?;
-            key(out, &mut first, "requestContext")?;
-            v1_context(out, &self.request_context)?;
-            key(out, &mut first, "body")?;
+            key(out, &mut first, "requestContext");
+            self.request_context.write(out)?;
+            key(out, &mut first, "body");
             null_or(out, self.body.as_deref(), string)?;
-            key(out, &mut first, "isBase64Encoded")?;
+            key(out, &mut first, "isBase64Encoded");
             out.extend_from_slice(if self.is_base64_encoded {
                 b"true"
             } else {
@@ -1010,16 +1140,16 @@ mod borrowed {
         pub(super) fn write(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
             let mut first = true;
             out.push(b'{');
-            key(out, &mut first, "version")?;
+            key(out, &mut first, "version");
             string(out, "2.0")?;
-            key(out, &mut first, "routeKey")?;
+            key(out, &mut first, "routeKey");
             string(out, self.route_key)?;
-            key(out, &mut first, "rawPath")?;
+            key(out, &mut first, "rawPath");
             string(out, self.raw_path)?;
-            key(out, &mut first, "rawQueryString")?;
+            key(out, &mut first, "rawQueryString");
             string(out, self.raw_query_string)?;
             if let Some(cookies) = &self.cookies {
-                key(out, &mut first, "cookies")?;
+                key(out, &mut first, "cookies");
                 out.push(b'[');
                 for (i, cookie) in cookies.iter().enumerate() {
                     if i > 0 {
@@ -1029,16 +1159,21 @@ mod borrowed {
                 }
                 out.push(b']');
             }
-            key(out, &mut first, "headers")?;
-            object(
-                out,
-                self.headers
-                    .keys()
-                    .filter(|name| *name != COOKIE)
-                    .map(|name| (name.as_str(), joined(self.headers, name))),
-            )?;
+            key(out, &mut first, "headers");
+            out.push(b'{');
+            let mut inner = true;
+            for run in runs(self.headers).filter(|run| *run[0].0 != COOKIE) {
+                key(out, &mut inner, run[0].0.as_str());
+                if let [(_, value)] = run {
+                    header_value(out, value)?;
+                } else {
+                    let joined = join_values(run.iter().map(|(_, value)| *value));
+                    string(out, joined.as_deref().unwrap_or_default())?;
+                }
+            }
+            out.push(b'}');
             if !self.query.is_empty() {
-                key(out, &mut first, "queryStringParameters")?;
+                key(out, &mut first, "queryStringParameters");
                 object(
                     out,
                     self.query.iter().map(|(k, values)| {
@@ -1052,20 +1187,20 @@ mod borrowed {
                 )?;
             }
             if let Some(parameters) = path_parameters(self.route) {
-                key(out, &mut first, "pathParameters")?;
+                key(out, &mut first, "pathParameters");
                 params(out, parameters)?;
             }
             if let Some(variables) = self.stage_variables {
-                key(out, &mut first, "stageVariables")?;
+                key(out, &mut first, "stageVariables");
                 string_map(out, variables)?;
             }
-            key(out, &mut first, "requestContext")?;
+            key(out, &mut first, "requestContext");
             serde_json::to_writer(&mut *out, &self.request_context)?;
             if let Some(body) = &self.body {
-                key(out, &mut first, "body")?;
+                key(out, &mut first, "body");
                 string(out, body)?;
             }
-            key(out, &mut first, "isBase64Encoded")?;
+            key(out, &mut first, "isBase64Encoded");
             out.extend_from_slice(if self.is_base64_encoded {
                 b"true"
             } else {
@@ -1137,6 +1272,22 @@ mod tests {
             assert!(!is_v2_text(Some(ct)), "{ct}");
         }
         assert!(!is_v2_text(None));
+    }
+
+    #[test]
+    fn ip_text_matches_display() {
+        for ip in [
+            "0.0.0.0",
+            "203.0.113.9",
+            "10.100.1.255",
+            "99.9.10.100",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+            "::ffff:192.0.2.1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
     }
 
     #[test]

@@ -1,37 +1,21 @@
 //! `http::Request` → authorizer events (TOKEN 1.0, REQUEST 1.0, REQUEST 2.0).
 //!
-//! Kept small and private; the events block owns the proxy-event
-//! conversions, and the two may share these helpers later.
+//! Kept small and private; header text, joined headers and query pairs
+//! come from the events block, so both read requests the same way.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
 use http::request::Parts;
-use http::{HeaderMap, HeaderName};
 
 use super::identity_source::Environment;
 use crate::events::authorizer::{
     Http, Identity, RequestContextV1, RequestContextV2, RequestV1, RequestV2, TokenRequest,
 };
-use crate::events::query_pairs;
+use crate::events::{query_pairs, value_text};
 use crate::route::RouteMatch;
 
-/// A header's values, comma-joined; `None` when absent.
-pub(crate) fn joined_header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<Cow<'a, str>> {
-    let mut values = headers.get_all(name).iter();
-    let first = String::from_utf8_lossy(values.next()?.as_bytes());
-    let mut rest = values.peekable();
-    if rest.peek().is_none() {
-        return Some(first);
-    }
-    let mut joined = first.into_owned();
-    for value in rest {
-        joined.push(',');
-        joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
-    }
-    Some(Cow::Owned(joined))
-}
+pub(crate) use crate::events::joined_header;
 
 /// The host the API was called on: `Host`, else the URI's authority.
 pub(crate) fn domain_name(parts: &Parts) -> Option<&str> {
@@ -109,7 +93,7 @@ fn http_of(parts: &Parts) -> Http {
         user_agent: parts
             .headers
             .get(http::header::USER_AGENT)
-            .map(|ua| String::from_utf8_lossy(ua.as_bytes()).into_owned())
+            .map(|ua| value_text(ua).into_owned())
             .unwrap_or_default(),
     }
 }
@@ -130,7 +114,7 @@ pub(crate) fn request_v1_event(input: EventInput<'_>, http_api: bool) -> Request
     let mut headers = HashMap::new();
     let mut multi_value_headers: HashMap<String, Vec<String>> = HashMap::new();
     for (name, value) in &parts.headers {
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        let value = value_text(value).into_owned();
         headers.insert(name.as_str().to_owned(), value.clone());
         multi_value_headers
             .entry(name.as_str().to_owned())
@@ -166,7 +150,7 @@ pub(crate) fn request_v1_event(input: EventInput<'_>, http_api: bool) -> Request
             user_agent: parts
                 .headers
                 .get(http::header::USER_AGENT)
-                .map(|ua| String::from_utf8_lossy(ua.as_bytes()).into_owned()),
+                .map(|ua| value_text(ua).into_owned()),
             client_cert: None,
         }),
         resource_path: Some(input.resource().to_owned()),
@@ -209,7 +193,7 @@ pub(crate) fn request_v2_event(input: EventInput<'_>) -> RequestV2 {
     let mut headers: HashMap<String, String> = HashMap::new();
     let mut cookies = Vec::new();
     for (name, value) in &parts.headers {
-        let value = String::from_utf8_lossy(value.as_bytes());
+        let value = value_text(value);
         if name == http::header::COOKIE {
             cookies.extend(
                 value
