@@ -694,6 +694,51 @@ async fn failing_quota_store_serves_when_open_and_answers_503_when_closed() {
 }
 
 #[tokio::test]
+async fn failing_quota_store_with_local_policy_meters_the_replicas_share() {
+    let clock = ManualClock::new();
+    let backend = Backend::default();
+    let mut local = UsagePlanLayer::builder()
+        .with_clock(shared(&clock))
+        .plan(Plan::new("gold").throttle(10.0, 5))
+        .plan(Plan::new("bronze").quota(QuotaSettings::new(5, QuotaPeriod::Day)))
+        .api_key(ApiKey::new("gold-1", GOLD_KEY).unwrap().plan("gold"))
+        .api_key(ApiKey::new("bronze-1", SILVER_KEY).unwrap().plan("bronze"))
+        .with_quota_store(Arc::new(DownStore))
+        .failure_policy(FailurePolicy::Local { replicas: 2 })
+        .build()
+        .unwrap()
+        .layer(backend.service());
+    // Burst 5 over 2 replicas: 2.
+    let mut kinds = Vec::new();
+    for _ in 0..3 {
+        let response = send(&mut local, keyed(GOLD_KEY)).await;
+        kinds.push(
+            response
+                .extensions()
+                .get::<UsagePlanRejection>()
+                .map(|r| r.kind),
+        );
+    }
+    assert_eq!(kinds, [None, None, Some(UsagePlanRejectionKind::Throttled)]);
+    // Quota 5 over 2 replicas: 2.
+    let mut kinds = Vec::new();
+    for _ in 0..3 {
+        let response = send(&mut local, keyed(SILVER_KEY)).await;
+        kinds.push(
+            response
+                .extensions()
+                .get::<UsagePlanRejection>()
+                .map(|r| r.kind),
+        );
+    }
+    assert_eq!(
+        kinds,
+        [None, None, Some(UsagePlanRejectionKind::QuotaExceeded)]
+    );
+    assert_eq!(backend.calls(), 4);
+}
+
+#[tokio::test]
 async fn config_in_api_gateway_words_builds_the_layer() {
     let config: UsagePlanConfig = serde_json::from_value(serde_json::json!({
         "apiKeySource": "HEADER",

@@ -93,6 +93,16 @@
 //!   (API Gateway's documented behaviour when it cannot enforce a usage
 //!   plan). Nothing is counted while Redis is away.
 //! * [`FailurePolicy::Closed`]: the request is answered 503.
+//! * [`FailurePolicy::Local`] `{ replicas: N }`: the request is decided by
+//!   this process's own in-memory bucket and quota counter at `limit / N`
+//!   ([`Limit::share`]: rate and burst divided, the burst and a quota
+//!   rounded down but at least 1). N processes that all lost Redis then
+//!   admit about the shared limit together. The local state starts full
+//!   (nothing used) when the layer is built and lives as long as the layer,
+//!   so a second outage in the same period continues from the first's
+//!   counts; nothing decided locally is written to Redis when it returns,
+//!   so for the rest of that period up to `limit / N` more per process may
+//!   pass than one shared budget would allow. Set N to the replica count.
 //!
 //! No request waits longer than the timeout for the store. While the server
 //! is down, requests fail fast (the connection is known to be broken) and
@@ -103,9 +113,6 @@
 //! token and a quota unit (the client stopped waiting, the script ran): set
 //! the timeout above the server's normal latency under load, not at it.
 //!
-//! Not provided: a fall-back to local in-memory limits while Redis is away,
-//! and a local pre-check that rejects before the round trip.
-//!
 //! Limits to know: buckets whose window (`burst / rate`) is longer than about
 //! 100 days lose sub-microsecond precision (Lua numbers are doubles), and
 //! quota limits above 2^53 are treated as 2^53.
@@ -114,6 +121,8 @@
 //! [`FailurePolicy`]: super::FailurePolicy
 //! [`FailurePolicy::Open`]: super::FailurePolicy::Open
 //! [`FailurePolicy::Closed`]: super::FailurePolicy::Closed
+//! [`FailurePolicy::Local`]: super::FailurePolicy::Local
+//! [`Limit::share`]: crate::throttle::Limit::share
 
 use std::collections::HashMap;
 use std::fmt;

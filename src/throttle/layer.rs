@@ -17,7 +17,9 @@ use crate::clock::{SharedClock, default_clock};
 use crate::error::ConfigError;
 use crate::problem::GatewayResponses;
 use crate::route::RouteKey;
-use crate::store::{FailurePolicy, LimitSpec, MemoryRateLimitStore, RateLimitStore};
+use crate::store::{
+    FailurePolicy, FallbackLimiter, LimitSpec, Limiter, MemoryRateLimitStore, RateLimitStore,
+};
 
 /// Default bound on the keys an in-memory limit keeps: 100,000.
 pub const DEFAULT_MAX_KEYS: usize = 100_000;
@@ -203,6 +205,9 @@ impl TokenBucketThrottleLayerBuilder {
     }
 
     /// What happens when the store fails. Default: [`FailurePolicy::Open`].
+    /// [`FailurePolicy::Local`] keeps an in-memory share of every limit
+    /// (`limit / replicas`) next to the store's and decides with it while
+    /// the store fails.
     pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
         self.failure = policy;
         self
@@ -258,14 +263,19 @@ impl TokenBucketThrottleLayerBuilder {
                 None => default = limit,
             }
         }
-        let spec = |name: String, limit| LimitSpec::new(name, limit, self.max_keys);
-        let default = store.limiter(&spec(self.name.clone(), default), &clock);
+        self.failure.validate()?;
+        let replicas = self.failure.replicas();
+        let limiter = |name: String, limit| {
+            let limiter = store.limiter(&LimitSpec::new(name, limit, self.max_keys), &clock);
+            match replicas {
+                Some(n) => Arc::new(FallbackLimiter::new(limiter, n, &clock)) as Arc<dyn Limiter>,
+                None => limiter,
+            }
+        };
+        let default = limiter(self.name.clone(), default);
         let routes: Vec<_> = route_limits
             .iter()
-            .map(|(key, limit)| {
-                let limiter = store.limiter(&spec(format!("{}:{key}", self.name), *limit), &clock);
-                (key.clone(), limiter)
-            })
+            .map(|(key, limit)| (key.clone(), limiter(format!("{}:{key}", self.name), *limit)))
             .collect();
         let table = if routes.is_empty() {
             None
@@ -375,7 +385,7 @@ pub struct TokenBucketThrottleConfig {
     /// The name in store keys. Default: `throttle`.
     #[serde(default = "default_name")]
     pub name: String,
-    /// `OPEN` or `CLOSED`. Default: `OPEN`.
+    /// `OPEN`, `CLOSED` or `{"LOCAL": {"replicas": N}}`. Default: `OPEN`.
     #[serde(default)]
     pub failure_policy: FailurePolicy,
 }

@@ -86,6 +86,7 @@
 //! | bucket empty | 429 `THROTTLED` | `urn:apigw:problem:throttled:bucket-empty` | `Retry-After`, `RateLimit`, `RateLimit-Policy` |
 //! | burst 0 | 429 `THROTTLED` | `urn:apigw:problem:throttled:blocked` | `RateLimit`, `RateLimit-Policy` |
 //! | store failed, [`FailurePolicy::Closed`](crate::store::FailurePolicy) | 503 `DEFAULT_5XX` | `urn:apigw:problem:throttled:store-unavailable` | — |
+//! | store failed, [`FailurePolicy::Local`](crate::store::FailurePolicy) | as the local bucket at `limit / replicas` decides | as above | as above |
 //!
 //! The [`ThrottleRejection`] is in the response extensions. With
 //! [`rate_limit_headers`](TokenBucketThrottleLayerBuilder::rate_limit_headers)

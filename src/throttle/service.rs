@@ -199,7 +199,9 @@ impl Shared {
                 Err(Box::new(throttled(&self.name, limit, retry_after)))
             }
             Err(error) => match self.failure {
-                FailurePolicy::Open => {
+                // `Local` wraps every limiter in a `FallbackLimiter`, which
+                // does not fail; were one to, admit.
+                FailurePolicy::Open | FailurePolicy::Local { .. } => {
                     tracing::warn!(limit = spec.name(), %error, "throttle store failed; admitting (fail open)");
                     Ok(None)
                 }

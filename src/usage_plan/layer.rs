@@ -18,7 +18,7 @@ use crate::problem::GatewayResponses;
 use crate::route::{RouteKey, RouteTable};
 use crate::store::{
     ApiKey, FailurePolicy, KeyStore, LimitSpec, Limiter, MemoryKeyStore, MemoryQuotaStore,
-    MemoryRateLimitStore, QuotaCheck, QuotaStore, RateLimitStore, StoreError,
+    MemoryRateLimitStore, QuotaCheck, QuotaStore, RateLimitStore, StoreError, local_limiter,
 };
 use crate::throttle::{Limit, ThrottleSettings, parse_method_key};
 
@@ -96,11 +96,19 @@ impl Plan {
     }
 }
 
+/// A plan's bucket in the store and, with [`FailurePolicy::Local`], its
+/// in-memory share.
+#[derive(Debug)]
+pub(crate) struct PlanLimiter {
+    pub(crate) shared: Arc<dyn Limiter>,
+    pub(crate) local: Option<Arc<dyn Limiter>>,
+}
+
 pub(crate) struct BuiltPlan {
     pub(crate) id: Arc<str>,
     pub(crate) stages: Vec<String>,
-    pub(crate) throttle: Option<Arc<dyn Limiter>>,
-    pub(crate) methods: Vec<(RouteKey, Arc<dyn Limiter>)>,
+    pub(crate) throttle: Option<PlanLimiter>,
+    pub(crate) methods: Vec<(RouteKey, PlanLimiter)>,
     pub(crate) quota: Option<QuotaSettings>,
     pub(crate) first_period: Day,
 }
@@ -122,7 +130,7 @@ impl BuiltPlan {
         self.stages.is_empty() || self.stages.iter().any(|s| s == stage)
     }
 
-    pub(crate) fn limiter(&self, route: Option<&RouteKey>) -> Option<&Arc<dyn Limiter>> {
+    pub(crate) fn limiter(&self, route: Option<&RouteKey>) -> Option<&PlanLimiter> {
         route
             .and_then(|route| self.methods.iter().find(|(key, _)| key == route))
             .map(|(_, limiter)| limiter)
@@ -145,6 +153,9 @@ pub(crate) struct Shared {
     pub(crate) throttle_headers: bool,
     pub(crate) responses: GatewayResponses,
     pub(crate) failure: FailurePolicy,
+    /// With [`FailurePolicy::Local`]: the replica count and the quota
+    /// counters used while the store fails.
+    pub(crate) local_quotas: Option<(u32, MemoryQuotaStore)>,
     pub(crate) clock: SharedClock,
     /// The latest wall-clock second seen: a wall clock moved backwards never
     /// takes the quota back to an earlier period.
@@ -457,6 +468,9 @@ impl UsagePlanLayerBuilder {
 
     /// What happens when a store fails. Default: [`FailurePolicy::Open`]
     /// (API Gateway serves the request when it cannot enforce a plan).
+    /// [`FailurePolicy::Local`] keeps an in-memory share of every limit
+    /// (`limit / replicas`) next to the store's and decides with it while
+    /// the store fails.
     pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
         self.failure = policy;
         self
@@ -485,6 +499,8 @@ impl UsagePlanLayerBuilder {
         if self.max_keys == 0 {
             return Err(ConfigError::new("usage plan maxKeys must be at least 1"));
         }
+        self.failure.validate()?;
+        let replicas = self.failure.replicas();
         let clock = self.clock.unwrap_or_else(default_clock);
         let rate_store = self
             .rate_store
@@ -498,15 +514,21 @@ impl UsagePlanLayerBuilder {
                     plan.id
                 )));
             }
-            let spec = |name: String, limit| LimitSpec::new(name, limit, self.max_keys);
+            let limiter = |name: String, limit| {
+                let spec = LimitSpec::new(name, limit, self.max_keys);
+                PlanLimiter {
+                    shared: rate_store.limiter(&spec, &clock),
+                    local: replicas.map(|n| local_limiter(&spec, n, &clock)),
+                }
+            };
             let throttle = match plan.throttle {
-                Some((rate, burst)) => Some(rate_store.limiter(
-                    &spec(format!("plan:{}", plan.id), Limit::new(rate, burst)?),
-                    &clock,
+                Some((rate, burst)) => Some(limiter(
+                    format!("plan:{}", plan.id),
+                    Limit::new(rate, burst)?,
                 )),
                 None => None,
             };
-            let mut methods: Vec<(RouteKey, Arc<dyn Limiter>)> = Vec::new();
+            let mut methods: Vec<(RouteKey, PlanLimiter)> = Vec::new();
             for (method, rate, burst) in &plan.methods {
                 let key = parse_method_key(method)?.ok_or_else(|| {
                     ConfigError::new("set a plan's default throttle with `throttle`, not `*/*`")
@@ -517,9 +539,10 @@ impl UsagePlanLayerBuilder {
                     )));
                 }
                 let limit = Limit::new(*rate, *burst)?;
-                let limiter =
-                    rate_store.limiter(&spec(format!("plan:{}:{key}", plan.id), limit), &clock);
-                methods.push((key, limiter));
+                methods.push((
+                    key.clone(),
+                    limiter(format!("plan:{}:{key}", plan.id), limit),
+                ));
             }
             if let Some(quota) = &plan.quota {
                 quota.validate()?;
@@ -594,6 +617,7 @@ impl UsagePlanLayerBuilder {
                 throttle_headers: self.throttle_headers,
                 responses: self.responses,
                 failure: self.failure,
+                local_quotas: replicas.map(|n| (n, MemoryQuotaStore::new())),
                 wall_high_water: AtomicU64::new(clock.unix_time().as_secs()),
                 clock,
             }),
@@ -717,7 +741,7 @@ pub struct UsagePlanConfig {
     /// Keys kept per throttle in memory. Default: 100,000.
     #[serde(default = "default_max_keys")]
     pub max_keys: usize,
-    /// `OPEN` or `CLOSED`. Default: `OPEN`.
+    /// `OPEN`, `CLOSED` or `{"LOCAL": {"replicas": N}}`. Default: `OPEN`.
     #[serde(default)]
     pub failure_policy: FailurePolicy,
 }
