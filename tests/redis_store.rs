@@ -787,3 +787,94 @@ async fn every_policy_against_a_closed_port() {
     assert_eq!(count(&local, StatusCode::OK), 1, "burst 4 / 4 replicas");
     assert_eq!(count(&local, StatusCode::TOO_MANY_REQUESTS), 5);
 }
+
+fn prechecking(url: &str, prefix: &str, connections: usize) -> Arc<RedisStore> {
+    Arc::new(
+        RedisStore::builder()
+            .url(url)
+            .key_prefix(prefix)
+            .timeout(Duration::from_secs(5))
+            .connections(connections)
+            .local_precheck(true)
+            .build()
+            .unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs redis"]
+async fn local_precheck_saves_round_trips_and_changes_no_decision() {
+    let server = Server::start().await;
+    let url = server.url();
+    let prefix = prefix();
+    let clock = server_clock(&url).await;
+    // Four instances with the pre-check and one without, one bucket.
+    let stores: Vec<_> = (0..4).map(|_| prechecking(&url, &prefix, 2)).collect();
+    let mut throttles: Vec<Svc> = stores
+        .iter()
+        .map(|store| throttle(store, &clock, 10, FailurePolicy::Closed))
+        .collect();
+    throttles.push(throttle(
+        &patient(&url, &prefix),
+        &clock,
+        10,
+        FailurePolicy::Closed,
+    ));
+    let statuses = hammer(&throttles, 500).await;
+    assert_eq!(count(&statuses, StatusCode::OK), 10, "burst 10, no refill");
+    assert_eq!(count(&statuses, StatusCode::TOO_MANY_REQUESTS), 490);
+
+    // Every pre-checking instance has seen the bucket empty for ~1000 s:
+    // it rejects without asking Redis.
+    let mut conn = admin(&url).await;
+    let before = commandstat(&mut conn, "evalsha").await;
+    let statuses = hammer(&throttles[..4], 200).await;
+    assert_eq!(count(&statuses, StatusCode::TOO_MANY_REQUESTS), 200);
+    assert_eq!(commandstat(&mut conn, "evalsha").await, before);
+
+    // The usage plan's throttle too; its quota counts only what Redis admitted.
+    let plans: Vec<Svc> = stores
+        .iter()
+        .map(|store| usage_plan(store, &clock, 5, 1000, FailurePolicy::Closed).0)
+        .collect();
+    let statuses = hammer(&plans, 200).await;
+    assert_eq!(count(&statuses, StatusCode::OK), 5, "burst 5");
+    let before = commandstat(&mut conn, "evalsha").await;
+    let statuses = hammer(&plans, 200).await;
+    assert_eq!(count(&statuses, StatusCode::TOO_MANY_REQUESTS), 200);
+    assert_eq!(commandstat(&mut conn, "evalsha").await, before);
+    let today = Day::from_unix(clock_unix(&clock));
+    let usage = stores[0].usage("key-1", today, today).await.unwrap();
+    assert_eq!(usage.days, vec![(today, 5)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs redis"]
+async fn requests_take_the_pools_connections_in_turn() {
+    let server = Server::start().await;
+    let url = server.url();
+    let clock = server_clock(&url).await;
+    let pooled = Arc::new(
+        RedisStore::builder()
+            .url(&url)
+            .key_prefix(prefix())
+            .timeout(Duration::from_secs(5))
+            .connections(3)
+            .build()
+            .unwrap(),
+    );
+    let service = throttle(&pooled, &clock, 1000, FailurePolicy::Closed);
+    let statuses = hammer(&[service], 60).await;
+    assert_eq!(count(&statuses, StatusCode::OK), 60);
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut admin(&url).await)
+        .await
+        .unwrap();
+    // Three pooled connections whose last command was the script call.
+    let pooled = clients
+        .lines()
+        .filter(|l| l.contains("cmd=evalsha"))
+        .count();
+    assert_eq!(pooled, 3, "{clients}");
+}
