@@ -10,7 +10,8 @@ use tower_layer::Layer;
 
 use super::Limit;
 use super::key::{
-    ApiKeyHeader, ExtractKey, KeySource, Principal, Route, SourceIp, Stage, TrustedProxy,
+    ApiKeyHeader, ExtractKey, ForwardedHeader, KeySource, Principal, Route, SourceIp, Stage,
+    TrustedProxy,
 };
 use super::service::{Shared, TokenBucketThrottle};
 use crate::clock::{SharedClock, default_clock};
@@ -77,6 +78,7 @@ pub struct TokenBucketThrottleLayerBuilder {
     key: Option<Box<dyn ExtractKey>>,
     key_source: KeySource,
     trusted: Vec<TrustedProxy>,
+    forwarded: ForwardedHeader,
     max_keys: usize,
     headers: bool,
     name: String,
@@ -96,6 +98,7 @@ impl Default for TokenBucketThrottleLayerBuilder {
             key: None,
             key_source: KeySource::Stage,
             trusted: Vec::new(),
+            forwarded: ForwardedHeader::XForwardedFor,
             max_keys: DEFAULT_MAX_KEYS,
             headers: false,
             name: "throttle".to_owned(),
@@ -173,6 +176,14 @@ impl TokenBucketThrottleLayerBuilder {
                 Err(error) => self.errors.push(error),
             }
         }
+        self
+    }
+
+    /// The header the client-IP key reads from trusted proxies:
+    /// `X-Forwarded-For` (default) or RFC 7239 `Forwarded`. Read only the
+    /// one your proxies write.
+    pub fn forwarded_header(mut self, header: ForwardedHeader) -> Self {
+        self.forwarded = header;
         self
     }
 
@@ -291,7 +302,9 @@ impl TokenBucketThrottleLayerBuilder {
             (Some(key), _) => key,
             (None, KeySource::Stage) => Box::new(Stage),
             (None, KeySource::Route) => Box::new(Route),
-            (None, KeySource::ClientIp) => Box::new(SourceIp::trusting(self.trusted)),
+            (None, KeySource::ClientIp) => {
+                Box::new(SourceIp::trusting(self.trusted).with_header(self.forwarded))
+            }
             (None, KeySource::ApiKey) => Box::new(ApiKeyHeader::new()),
             (None, KeySource::Principal) => Box::new(Principal),
         };
@@ -376,6 +389,10 @@ pub struct TokenBucketThrottleConfig {
     /// Proxies whose `X-Forwarded-For` is believed. Default: none.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// `X_FORWARDED_FOR` or `FORWARDED` (RFC 7239): the header read from
+    /// trusted proxies. Default: `X_FORWARDED_FOR`.
+    #[serde(default)]
+    pub forwarded_header: ForwardedHeader,
     /// Keys kept in memory per limit. Default: 100,000.
     #[serde(default = "default_max_keys")]
     pub max_keys: usize,
@@ -412,6 +429,7 @@ impl TryFrom<TokenBucketThrottleConfig> for TokenBucketThrottleLayerBuilder {
             .burst(config.burst_limit)
             .key(config.key)
             .trusted_proxies(&config.trusted_proxies)
+            .forwarded_header(config.forwarded_header)
             .max_keys(config.max_keys)
             .rate_limit_headers(config.rate_limit_headers)
             .name(config.name)
