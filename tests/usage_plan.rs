@@ -14,8 +14,8 @@ use apigw::store::{
     QuotaStore, StoreError, StoreFuture,
 };
 use apigw::usage_plan::{
-    ApiKeySource, Day, Plan, QuotaPeriod, QuotaSettings, UsagePlanConfig, UsagePlanLayer,
-    UsagePlanLayerBuilder, UsagePlanRejection, UsagePlanRejectionKind,
+    ApiKeySource, Day, MAX_REPORT_PAGE, Plan, QuotaPeriod, QuotaSettings, UsagePlanConfig,
+    UsagePlanLayer, UsagePlanLayerBuilder, UsagePlanRejection, UsagePlanRejectionKind,
 };
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -691,6 +691,52 @@ async fn failing_quota_store_serves_when_open_and_answers_503_when_closed() {
         "urn:apigw:problem:usage-plan:store-unavailable"
     );
     assert_eq!(backend.calls(), 1);
+}
+
+#[tokio::test]
+async fn usage_report_pages_by_position_and_limit() {
+    let clock = ManualClock::at_unix_time(at("2026-11-02", 0));
+    let mut builder = UsagePlanLayer::builder()
+        .with_clock(shared(&clock))
+        .plan(Plan::new("p").quota(QuotaSettings::new(10, QuotaPeriod::Day)))
+        .plan(Plan::new("other"));
+    for i in 0..5 {
+        let value = format!("pagekey{i:0>20}");
+        builder = builder.api_key(ApiKey::new(format!("k{i}"), value).unwrap().plan("p"));
+    }
+    builder = builder.api_key(
+        ApiKey::new("elsewhere", "pagekeyelsewhere00000000")
+            .unwrap()
+            .plan("other"),
+    );
+    let layer = builder.build().unwrap();
+    let today = "2026-11-02".parse::<Day>().unwrap();
+    let mut pages = Vec::new();
+    let mut position: Option<String> = None;
+    loop {
+        let page = layer
+            .usage_page("p", today, today, position.as_deref(), 2)
+            .await
+            .unwrap();
+        pages.push(page.items.keys().cloned().collect::<Vec<_>>());
+        let json = serde_json::to_value(&page).unwrap();
+        assert_eq!(json.get("position").is_some(), page.position.is_some());
+        match page.position {
+            Some(next) => position = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, [vec!["k0", "k1"], vec!["k2", "k3"], vec!["k4"]]);
+    // The whole report has no position; a page limit must be 1..=MAX_REPORT_PAGE.
+    let all = layer.usage("p", today, today, None).await.unwrap();
+    assert_eq!((all.items.len(), all.position), (5, None));
+    assert!(layer.usage_page("p", today, today, None, 0).await.is_err());
+    assert!(
+        layer
+            .usage_page("p", today, today, None, MAX_REPORT_PAGE + 1)
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]

@@ -239,7 +239,14 @@ pub struct UsageReport {
     /// By key id (API Gateway's JSON calls this `values`).
     #[serde(rename = "values")]
     pub items: BTreeMap<String, Vec<(u64, Option<u64>)>>,
+    /// Where the next page starts, for
+    /// [`usage_page`](UsagePlanLayer::usage_page); `None` on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
 }
+
+/// The most keys one usage-report page holds (API Gateway's `limit` maximum).
+pub const MAX_REPORT_PAGE: usize = 500;
 
 /// The longest range a usage report covers: 366 days.
 pub const MAX_REPORT_DAYS: i64 = 366;
@@ -258,12 +265,48 @@ impl UsagePlanLayer {
 
     /// The usage of `plan_id`'s keys on the days `start..=end`, like API
     /// Gateway's `GET /usageplans/{id}/usage`; only `key_id` when given.
+    /// Every key in one report; [`usage_page`](Self::usage_page) pages.
     pub async fn usage(
         &self,
         plan_id: &str,
         start: Day,
         end: Day,
         key_id: Option<&str>,
+    ) -> Result<UsageReport, StoreError> {
+        self.report(plan_id, start, end, key_id, None, usize::MAX)
+            .await
+    }
+
+    /// One page of [`usage`](Self::usage), as API Gateway's `GetUsage`
+    /// pages: at most `limit` keys (1 to [`MAX_REPORT_PAGE`]), in key-id
+    /// order, starting after `position` (`None` for the first page, then
+    /// the previous page's [`UsageReport::position`], an opaque token).
+    /// The last page has no `position`.
+    pub async fn usage_page(
+        &self,
+        plan_id: &str,
+        start: Day,
+        end: Day,
+        position: Option<&str>,
+        limit: usize,
+    ) -> Result<UsageReport, StoreError> {
+        if !(1..=MAX_REPORT_PAGE).contains(&limit) {
+            return Err(StoreError::new(format!(
+                "a usage report page holds 1 to {MAX_REPORT_PAGE} keys"
+            )));
+        }
+        self.report(plan_id, start, end, None, position, limit)
+            .await
+    }
+
+    async fn report(
+        &self,
+        plan_id: &str,
+        start: Day,
+        end: Day,
+        key_id: Option<&str>,
+        position: Option<&str>,
+        limit: usize,
     ) -> Result<UsageReport, StoreError> {
         let shared = &self.shared;
         let plan = shared
@@ -275,11 +318,21 @@ impl UsagePlanLayer {
             return Err(StoreError::new("a usage report covers 1 to 366 days"));
         }
         let from = plan.quota.map_or(start, |q| q.period.start(start));
+        let mut keys: Vec<ApiKey> = shared
+            .keys
+            .keys()
+            .into_iter()
+            .filter(|key| {
+                key_id.is_none_or(|id| id == key.id())
+                    && position.is_none_or(|after| key.id() > after)
+                    && key.plans().any(|p| p == plan_id)
+            })
+            .collect();
+        keys.sort_unstable_by(|a, b| a.id().cmp(b.id()));
+        let next = (keys.len() > limit).then(|| keys[limit - 1].id().to_owned());
+        keys.truncate(limit);
         let mut items = BTreeMap::new();
-        for key in shared.keys.keys() {
-            if key_id.is_some_and(|id| id != key.id()) || !key.plans().any(|p| p == plan_id) {
-                continue;
-            }
+        for key in keys {
             let usage = shared.quotas.usage(key.id(), from, end).await?;
             let used: BTreeMap<Day, u64> = usage.days.into_iter().collect();
             let extra: BTreeMap<Day, u64> = usage.extra.into_iter().collect();
@@ -305,6 +358,7 @@ impl UsagePlanLayer {
             start_date: start,
             end_date: end,
             items,
+            position: next,
         })
     }
 
