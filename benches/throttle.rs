@@ -24,7 +24,7 @@ use apigw::store::ApiKey;
 use apigw::throttle::{KeySource, TokenBucketThrottleLayer};
 use apigw::usage_plan::{Plan, QuotaPeriod, QuotaSettings, UsagePlanLayer};
 use axum::extract::ConnectInfo;
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group};
 use governor::{Quota, RateLimiter};
 use http::{Request, Response};
 use tower::{Layer, Service};
@@ -158,153 +158,217 @@ fn quota() -> Quota {
         .allow_burst(NonZeroU32::new(BURST).unwrap())
 }
 
-fn throttle(c: &mut Criterion) {
-    let ips = &ips();
-    let mut group = c.benchmark_group("throttle");
-    for keys in [1, KEYS] {
-        let mut cycle = Cycle::new(keys);
-        let mut next_ip = move || ips[cycle.next()];
+/// One measured row: a name and one request through it.
+type Row = (String, Box<dyn FnMut() -> u16>);
 
-        let mut noop = Noop;
-        group.bench_function(BenchmarkId::new("noop service", keys), |b| {
-            b.iter(|| drive(&mut noop, request(next_ip())));
-        });
-
-        if keys == 1 {
-            let bare = RateLimiter::direct(quota());
-            group.bench_function(BenchmarkId::new("bare governor check + noop", keys), |b| {
-                b.iter(|| {
-                    let request = request(next_ip());
-                    assert!(bare.check().is_ok());
-                    drive(&mut noop, request)
-                });
-            });
-        } else {
-            let bare = RateLimiter::dashmap(quota());
-            group.bench_function(BenchmarkId::new("bare governor check + noop", keys), |b| {
-                b.iter(|| {
-                    let request = request(next_ip());
-                    let ip = request
-                        .extensions()
-                        .get::<ConnectInfo<SocketAddr>>()
-                        .unwrap()
-                        .0
-                        .ip();
-                    assert!(bare.check_key(&ip).is_ok());
-                    drive(&mut noop, request)
-                });
-            });
+fn throttle_rows(keys: usize) -> Vec<Row> {
+    let ips = Arc::new(ips());
+    let next_ip = {
+        let ips = Arc::clone(&ips);
+        move || {
+            let ips = Arc::clone(&ips);
+            let mut cycle = Cycle::new(keys);
+            move || ips[cycle.next()]
         }
+    };
+    let mut rows: Vec<Row> = Vec::new();
+    let mut next = next_ip();
+    rows.push((
+        "noop service".into(),
+        Box::new(move || drive(&mut Noop, request(next()))),
+    ));
 
-        let mut peer = if keys == 1 {
-            let config = GovernorConfigBuilder::default()
-                .per_nanosecond(1)
-                .burst_size(BURST)
-                .key_extractor(GlobalKeyExtractor)
-                .finish()
-                .unwrap();
-            Err(GovernorLayer::new(config).layer(Noop))
-        } else {
-            let config = GovernorConfigBuilder::default()
-                .per_nanosecond(1)
-                .burst_size(BURST)
-                .key_extractor(PeerIpKeyExtractor)
-                .finish()
-                .unwrap();
-            Ok(GovernorLayer::new(config).layer(Noop))
-        };
-        group.bench_function(BenchmarkId::new("tower_governor", keys), |b| {
-            b.iter(|| match &mut peer {
-                Ok(service) => drive(service, request(next_ip())),
-                Err(service) => drive(service, request(next_ip())),
-            });
-        });
+    let mut next = next_ip();
+    if keys == 1 {
+        let bare = RateLimiter::direct(quota());
+        rows.push((
+            "bare governor check + noop".into(),
+            Box::new(move || {
+                let request = request(next());
+                assert!(bare.check().is_ok());
+                drive(&mut Noop, request)
+            }),
+        ));
+    } else {
+        let bare = RateLimiter::dashmap(quota());
+        rows.push((
+            "bare governor check + noop".into(),
+            Box::new(move || {
+                let request = request(next());
+                let ip = request
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .unwrap()
+                    .0
+                    .ip();
+                assert!(bare.check_key(&ip).is_ok());
+                drive(&mut Noop, request)
+            }),
+        ));
+    }
 
-        let source = if keys == 1 {
-            KeySource::Stage
-        } else {
-            KeySource::ClientIp
-        };
-        for (name, clock) in [
-            ("apigw TokenBucketThrottle", apigw::clock::default_clock()),
-            (
-                "apigw TokenBucketThrottle (std clock)",
-                Arc::new(StdClock) as _,
-            ),
-        ] {
-            let layer = TokenBucketThrottleLayer::builder()
-                .rate(1e9)
-                .burst(BURST)
-                .key(source)
-                .max_keys(2 * KEYS)
-                .with_clock(clock)
-                .build()
-                .unwrap();
-            let mut service = layer.layer(Noop);
-            group.bench_function(BenchmarkId::new(name, keys), |b| {
-                b.iter(|| drive(&mut service, request(next_ip())));
-            });
+    let mut next = next_ip();
+    if keys == 1 {
+        let config = GovernorConfigBuilder::default()
+            .per_nanosecond(1)
+            .burst_size(BURST)
+            .key_extractor(GlobalKeyExtractor)
+            .finish()
+            .unwrap();
+        let mut service = GovernorLayer::new(config).layer(Noop);
+        rows.push((
+            "tower_governor".into(),
+            Box::new(move || drive(&mut service, request(next()))),
+        ));
+    } else {
+        let config = GovernorConfigBuilder::default()
+            .per_nanosecond(1)
+            .burst_size(BURST)
+            .key_extractor(PeerIpKeyExtractor)
+            .finish()
+            .unwrap();
+        let mut service = GovernorLayer::new(config).layer(Noop);
+        rows.push((
+            "tower_governor".into(),
+            Box::new(move || drive(&mut service, request(next()))),
+        ));
+    }
+
+    let source = if keys == 1 {
+        KeySource::Stage
+    } else {
+        KeySource::ClientIp
+    };
+    for (name, clock) in [
+        ("apigw TokenBucketThrottle", apigw::clock::default_clock()),
+        (
+            "apigw TokenBucketThrottle (std clock)",
+            Arc::new(StdClock) as _,
+        ),
+    ] {
+        let layer = TokenBucketThrottleLayer::builder()
+            .rate(1e9)
+            .burst(BURST)
+            .key(source)
+            .max_keys(2 * KEYS)
+            .with_clock(clock)
+            .build()
+            .unwrap();
+        let mut service = layer.layer(Noop);
+        let mut next = next_ip();
+        rows.push((
+            name.into(),
+            Box::new(move || drive(&mut service, request(next()))),
+        ));
+    }
+    rows
+}
+
+fn usage_plan_rows(keys: usize) -> Vec<Row> {
+    let values = Arc::new(api_keys());
+    let next_key = {
+        let values = Arc::clone(&values);
+        move || {
+            let values = Arc::clone(&values);
+            let mut cycle = Cycle::new(keys);
+            move || keyed_request(&values[cycle.next()])
+        }
+    };
+    let mut rows: Vec<Row> = Vec::new();
+    let mut next = next_key();
+    rows.push((
+        "noop service".into(),
+        Box::new(move || drive(&mut Noop, next())),
+    ));
+    let bare = RateLimiter::direct(quota());
+    let mut next = next_key();
+    rows.push((
+        "bare governor check + noop".into(),
+        Box::new(move || {
+            let request = next();
+            assert!(bare.check().is_ok());
+            drive(&mut Noop, request)
+        }),
+    ));
+    for (name, clock, headers) in [
+        ("apigw UsagePlan", apigw::clock::default_clock(), true),
+        ("apigw UsagePlan (std clock)", Arc::new(StdClock) as _, true),
+        (
+            "apigw UsagePlan (std clock, no quota headers)",
+            Arc::new(StdClock) as _,
+            false,
+        ),
+    ] {
+        let plan = Plan::new("p")
+            .throttle(1e9, BURST)
+            .quota(QuotaSettings::new(u64::MAX, QuotaPeriod::Month));
+        let mut builder = UsagePlanLayer::builder()
+            .quota_headers(headers)
+            .with_clock(clock)
+            .max_keys(2 * KEYS)
+            .plan(plan);
+        for (i, value) in values.iter().take(keys).enumerate() {
+            builder = builder.api_key(
+                ApiKey::new(format!("k{i}"), value.clone())
+                    .unwrap()
+                    .plan("p"),
+            );
+        }
+        let mut service = builder.build().unwrap().layer(Noop);
+        let mut next = next_key();
+        rows.push((name.into(), Box::new(move || drive(&mut service, next()))));
+    }
+    rows
+}
+
+fn run_group(c: &mut Criterion, group: &str, rows: fn(usize) -> Vec<Row>) {
+    let mut group = c.benchmark_group(group);
+    for keys in [1, KEYS] {
+        for (name, mut row) in rows(keys) {
+            group.bench_function(BenchmarkId::new(name, keys), |b| b.iter(&mut row));
         }
     }
     group.finish();
 }
 
-fn usage_plan(c: &mut Criterion) {
-    let values = api_keys();
-    let mut group = c.benchmark_group("usage_plan");
-    for keys in [1, KEYS] {
-        let mut cycle = Cycle::new(keys);
-        let values = values.clone();
-        let mut next_key = move || values[cycle.next()].clone();
+fn throttle(c: &mut Criterion) {
+    run_group(c, "throttle", throttle_rows);
+}
 
-        let mut noop = Noop;
-        group.bench_function(BenchmarkId::new("noop service", keys), |b| {
-            b.iter(|| drive(&mut noop, keyed_request(&next_key())));
-        });
-        let bare = RateLimiter::direct(quota());
-        group.bench_function(BenchmarkId::new("bare governor check + noop", keys), |b| {
-            b.iter(|| {
-                let request = keyed_request(&next_key());
-                assert!(bare.check().is_ok());
-                drive(&mut noop, request)
-            });
-        });
-        for (name, clock, quota, headers) in [
-            ("apigw UsagePlan", apigw::clock::default_clock(), true, true),
-            (
-                "apigw UsagePlan (std clock)",
-                Arc::new(StdClock) as _,
-                true,
-                true,
-            ),
-            (
-                "apigw UsagePlan (std clock, no quota headers)",
-                Arc::new(StdClock) as _,
-                true,
-                false,
-            ),
-        ] {
-            let plan = Plan::new("p").throttle(1e9, BURST);
-            let plan = if quota {
-                plan.quota(QuotaSettings::new(u64::MAX, QuotaPeriod::Month))
-            } else {
-                plan
-            };
-            let mut builder = UsagePlanLayer::builder()
-                .quota_headers(headers)
-                .with_clock(clock)
-                .max_keys(2 * KEYS)
-                .plan(plan);
-            for (i, value) in api_keys().into_iter().take(keys).enumerate() {
-                builder = builder.api_key(ApiKey::new(format!("k{i}"), value).unwrap().plan("p"));
-            }
-            let mut service = builder.build().unwrap().layer(Noop);
-            group.bench_function(BenchmarkId::new(name, keys), |b| {
-                b.iter(|| drive(&mut service, keyed_request(&next_key())));
-            });
-        }
+fn usage_plan(c: &mut Criterion) {
+    run_group(c, "usage_plan", usage_plan_rows);
+}
+
+/// Instruction-count mode, for `valgrind --tool=callgrind`:
+/// `APIGW_BENCH_LOOP="<group>/<row>/<keys>" APIGW_BENCH_N=<n> <bench binary>`
+/// builds every row of the group, then sends `n` requests through the named
+/// one (after a warm-up pass over every key). Running it with `n` and `2n`
+/// and subtracting the totals gives the instructions per request, setup
+/// excluded.
+fn instruction_loop(target: &str) {
+    let n: usize = std::env::var("APIGW_BENCH_N")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
+    let mut parts = target.rsplitn(2, '/');
+    let keys: usize = parts.next().and_then(|k| k.parse().ok()).expect("<keys>");
+    let rest = parts.next().expect("<group>/<row>");
+    let (group, name) = rest.split_once('/').expect("<group>/<row>");
+    let rows = match group {
+        "throttle" => throttle_rows(keys),
+        "usage_plan" => usage_plan_rows(keys),
+        _ => panic!("unknown group {group}"),
+    };
+    let (_, mut row) = rows
+        .into_iter()
+        .find(|(row, _)| row == name)
+        .expect("unknown row");
+    for _ in 0..keys {
+        std::hint::black_box(row());
     }
-    group.finish();
+    for _ in 0..n {
+        std::hint::black_box(row());
+    }
 }
 
 criterion_group! {
@@ -315,4 +379,12 @@ criterion_group! {
         .sample_size(30);
     targets = throttle, usage_plan
 }
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(target) = std::env::var("APIGW_BENCH_LOOP") {
+        instruction_loop(&target);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

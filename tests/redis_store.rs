@@ -525,3 +525,356 @@ async fn limiter_decisions_follow_the_bucket_math() {
         Decision::Rejected { retry_after: None }
     );
 }
+
+/// What the test proxy does with connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Pass bytes both ways.
+    Forward,
+    /// Accept and hold connections, never answering (a store that hangs).
+    Hang,
+    /// Listen no more and drop every connection (a store that is gone).
+    Down,
+}
+
+/// A TCP proxy on 127.0.0.1 in front of a Redis, which the test stops,
+/// hangs and restarts on the same port. Every mode change drops the open
+/// connections.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    target: String,
+    mode: tokio::sync::watch::Sender<Mode>,
+    accept: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (mode, _) = tokio::sync::watch::channel(Mode::Forward);
+        let mut proxy = Self {
+            addr: listener.local_addr().unwrap(),
+            target,
+            mode,
+            accept: None,
+        };
+        proxy.accept = Some(proxy.serve(listener));
+        proxy
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+        let mut changes = self.mode.subscribe();
+        let mode = self.mode.clone();
+        let target = self.target.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        if let Ok((client, _)) = accepted {
+                            tokio::spawn(connection(client, target.clone(), mode.subscribe()));
+                        }
+                    }
+                    _ = changes.wait_for(|m| *m == Mode::Down) => return,
+                }
+            }
+        })
+    }
+
+    async fn set(&mut self, new: Mode) {
+        self.mode.send_replace(new);
+        if new == Mode::Down {
+            if let Some(accept) = self.accept.take() {
+                accept.await.unwrap();
+            }
+        } else if self.accept.is_none() {
+            let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+            self.accept = Some(self.serve(listener));
+        }
+    }
+}
+
+async fn connection(
+    mut client: tokio::net::TcpStream,
+    target: String,
+    mut mode: tokio::sync::watch::Receiver<Mode>,
+) {
+    let current = *mode.borrow_and_update();
+    match current {
+        Mode::Forward => {
+            let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                _ = mode.changed() => {}
+            }
+        }
+        Mode::Hang => {
+            let _ = mode.changed().await;
+        }
+        Mode::Down => {}
+    }
+}
+
+/// `host:port` of a `redis://host:port[/db]` URL.
+fn host_port(url: &str) -> String {
+    let rest = url.strip_prefix("redis://").expect("a redis:// URL");
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split('/').next().unwrap().to_owned()
+}
+
+fn named_throttle(
+    store: &Arc<RedisStore>,
+    clock: &ManualClock,
+    name: &str,
+    burst: u32,
+    policy: FailurePolicy,
+) -> Svc {
+    let clock: SharedClock = Arc::new(clock.clone());
+    TokenBucketThrottleLayer::builder()
+        .rate(0.001)
+        .burst(burst)
+        .name(name)
+        .failure_policy(policy)
+        .with_clock(clock)
+        .with_store(store.clone())
+        .build()
+        .unwrap()
+        .layer(backend())
+        .map_response(|r| r.status())
+        .boxed_clone()
+}
+
+/// Opens the store's connection and loads the script, retrying while a
+/// loaded machine makes the first connect slow; no layer's bucket is used.
+async fn warm_up(store: &Arc<RedisStore>) {
+    use apigw::store::{BucketKey, LimitSpec, RateLimitStore};
+    use apigw::throttle::Limit;
+    let clock: SharedClock = Arc::new(ManualClock::new());
+    let spec = LimitSpec::new("warm-up", Limit::new(1e6, 1_000_000).unwrap(), 10);
+    let limiter = store.limiter(&spec, &clock);
+    for _ in 0..100 {
+        if limiter.check(&BucketKey::Global).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the server never answered in time");
+}
+
+/// Sends `n` requests one after another, each bounded by `bound`.
+async fn sequential(service: &Svc, n: usize, bound: Duration) -> Vec<StatusCode> {
+    let mut statuses = Vec::with_capacity(n);
+    for _ in 0..n {
+        let status = tokio::time::timeout(bound, service.clone().oneshot(request()))
+            .await
+            .expect("a request hung past the store timeout")
+            .unwrap();
+        statuses.push(status);
+    }
+    statuses
+}
+
+/// Retries until `service` admits: the local share is spent, so a 200 can
+/// only come from Redis.
+async fn until_admitted(service: &Svc, bound: Duration) {
+    for _ in 0..250 {
+        if sequential(service, 1, bound).await[0] == StatusCode::OK {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no recovery without a restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs redis"]
+async fn local_fallback_decides_at_limit_over_replicas_and_recovers() {
+    let url = redis_url();
+    let mut proxy = Proxy::start(host_port(&url)).await;
+    let prefix = prefix();
+    let clock = server_clock(&url).await;
+    // Loopback answers take well under a second even on a loaded machine,
+    // so no request that reached Redis is mistaken for a failure.
+    let timeout = Duration::from_millis(1000);
+    let bound = timeout * 3;
+    let store = store_with_timeout(&proxy.url(), &prefix, timeout);
+    let local = FailurePolicy::Local { replicas: 2 };
+    let throttle = named_throttle(&store, &clock, "stage", 10, local);
+    let (plan, _layer) = usage_plan(&store, &clock, 1000, 10, local);
+    warm_up(&store).await;
+
+    // Shared: 3 of the bucket's 10 and 3 of the quota's 10.
+    assert_eq!(
+        count(&sequential(&throttle, 3, bound).await, StatusCode::OK),
+        3
+    );
+    assert_eq!(count(&sequential(&plan, 3, bound).await, StatusCode::OK), 3);
+
+    // Redis gone: each process decides with half the limits, from scratch.
+    proxy.set(Mode::Down).await;
+    let statuses = sequential(&throttle, 8, bound).await;
+    assert_eq!(count(&statuses, StatusCode::OK), 5, "burst 10 / 2 replicas");
+    assert_eq!(count(&statuses, StatusCode::TOO_MANY_REQUESTS), 3);
+    let statuses = sequential(&plan, 8, bound).await;
+    assert_eq!(count(&statuses, StatusCode::OK), 5, "quota 10 / 2 replicas");
+    assert_eq!(count(&statuses, StatusCode::TOO_MANY_REQUESTS), 3);
+
+    // Redis back through the same port: the same layers use it again, and
+    // what was decided locally was never written to it.
+    proxy.set(Mode::Forward).await;
+    until_admitted(&throttle, bound).await;
+    until_admitted(&plan, bound).await;
+    // 10 − 3 − the one that proved recovery.
+    let statuses = sequential(&throttle, 10, bound).await;
+    assert_eq!(count(&statuses, StatusCode::OK), 6);
+    let statuses = sequential(&plan, 10, bound).await;
+    assert_eq!(count(&statuses, StatusCode::OK), 6);
+
+    // Redis hangs: every request waits out the timeout, then is decided
+    // locally (a fresh limit: its shared bucket would admit all 10).
+    proxy.set(Mode::Hang).await;
+    let hung = named_throttle(&store, &clock, "hung", 10, local);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let hung = hung.clone();
+            tokio::spawn(async move {
+                tokio::time::timeout(bound, hung.oneshot(request()))
+                    .await
+                    .expect("a request hung past the store timeout")
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(count(&statuses, StatusCode::OK), 5);
+    assert_eq!(count(&statuses, StatusCode::TOO_MANY_REQUESTS), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis"]
+async fn every_policy_against_a_closed_port() {
+    // A port nobody listens on.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let clock = ManualClock::new();
+    let dead = store(&url, &prefix());
+    let bound = Duration::from_secs(1);
+    let open = named_throttle(&dead, &clock, "open", 4, FailurePolicy::Open);
+    let closed = named_throttle(&dead, &clock, "closed", 4, FailurePolicy::Closed);
+    let local = named_throttle(
+        &dead,
+        &clock,
+        "local",
+        4,
+        FailurePolicy::Local { replicas: 4 },
+    );
+    let open = sequential(&open, 6, bound).await;
+    assert_eq!(count(&open, StatusCode::OK), 6, "fail open admits");
+    let closed = sequential(&closed, 6, bound).await;
+    assert_eq!(count(&closed, StatusCode::SERVICE_UNAVAILABLE), 6);
+    let local = sequential(&local, 6, bound).await;
+    assert_eq!(count(&local, StatusCode::OK), 1, "burst 4 / 4 replicas");
+    assert_eq!(count(&local, StatusCode::TOO_MANY_REQUESTS), 5);
+}
+
+fn prechecking(url: &str, prefix: &str, connections: usize) -> Arc<RedisStore> {
+    Arc::new(
+        RedisStore::builder()
+            .url(url)
+            .key_prefix(prefix)
+            .timeout(Duration::from_secs(5))
+            .connections(connections)
+            .local_precheck(true)
+            .build()
+            .unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs redis"]
+async fn local_precheck_saves_round_trips_and_changes_no_decision() {
+    let server = Server::start().await;
+    let url = server.url();
+    let prefix = prefix();
+    let clock = server_clock(&url).await;
+    // Four instances with the pre-check and one without, one bucket.
+    let stores: Vec<_> = (0..4).map(|_| prechecking(&url, &prefix, 2)).collect();
+    let mut throttles: Vec<Svc> = stores
+        .iter()
+        .map(|store| throttle(store, &clock, 10, FailurePolicy::Closed))
+        .collect();
+    throttles.push(throttle(
+        &patient(&url, &prefix),
+        &clock,
+        10,
+        FailurePolicy::Closed,
+    ));
+    let statuses = hammer(&throttles, 500).await;
+    assert_eq!(count(&statuses, StatusCode::OK), 10, "burst 10, no refill");
+    assert_eq!(count(&statuses, StatusCode::TOO_MANY_REQUESTS), 490);
+
+    // Every pre-checking instance has seen the bucket empty for ~1000 s:
+    // it rejects without asking Redis.
+    let mut conn = admin(&url).await;
+    let before = commandstat(&mut conn, "evalsha").await;
+    let statuses = hammer(&throttles[..4], 200).await;
+    assert_eq!(count(&statuses, StatusCode::TOO_MANY_REQUESTS), 200);
+    assert_eq!(commandstat(&mut conn, "evalsha").await, before);
+
+    // The usage plan's throttle too; its quota counts only what Redis admitted.
+    let plans: Vec<Svc> = stores
+        .iter()
+        .map(|store| usage_plan(store, &clock, 5, 1000, FailurePolicy::Closed).0)
+        .collect();
+    let statuses = hammer(&plans, 200).await;
+    assert_eq!(count(&statuses, StatusCode::OK), 5, "burst 5");
+    let before = commandstat(&mut conn, "evalsha").await;
+    let statuses = hammer(&plans, 200).await;
+    assert_eq!(count(&statuses, StatusCode::TOO_MANY_REQUESTS), 200);
+    assert_eq!(commandstat(&mut conn, "evalsha").await, before);
+    let today = Day::from_unix(clock_unix(&clock));
+    let usage = stores[0].usage("key-1", today, today).await.unwrap();
+    assert_eq!(usage.days, vec![(today, 5)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs redis"]
+async fn requests_take_the_pools_connections_in_turn() {
+    let server = Server::start().await;
+    let url = server.url();
+    let clock = server_clock(&url).await;
+    let pooled = Arc::new(
+        RedisStore::builder()
+            .url(&url)
+            .key_prefix(prefix())
+            .timeout(Duration::from_secs(5))
+            .connections(3)
+            .build()
+            .unwrap(),
+    );
+    let service = throttle(&pooled, &clock, 1000, FailurePolicy::Closed);
+    let statuses = hammer(&[service], 60).await;
+    assert_eq!(count(&statuses, StatusCode::OK), 60);
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut admin(&url).await)
+        .await
+        .unwrap();
+    // Three pooled connections whose last command was the script call.
+    let pooled = clients
+        .lines()
+        .filter(|l| l.contains("cmd=evalsha"))
+        .count();
+    assert_eq!(pooled, 3, "{clients}");
+}

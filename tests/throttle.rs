@@ -796,6 +796,58 @@ async fn default_clock_follows_tokio_paused_time() {
 }
 
 #[tokio::test]
+async fn local_policy_decides_with_the_replicas_share_while_the_store_fails() {
+    let clock = ManualClock::new();
+    let backend = Backend::default();
+    let config: TokenBucketThrottleConfig = serde_json::from_value(serde_json::json!({
+        "rateLimit": 4, "burstLimit": 8, "failurePolicy": { "LOCAL": { "replicas": 4 } }
+    }))
+    .unwrap();
+    assert_eq!(config.failure_policy, FailurePolicy::Local { replicas: 4 });
+    let mut local = TokenBucketThrottleLayerBuilder::try_from(config)
+        .unwrap()
+        .with_clock(shared(&clock))
+        .with_store(Arc::new(FailingStore))
+        .build()
+        .unwrap()
+        .layer(backend.service());
+    // Rate 4/s and burst 8 over 4 replicas: 1/s and a bucket of 2.
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(send(&mut local, get("/")).await.status());
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 429, 429, 429].map(|s| StatusCode::from_u16(s).unwrap())
+    );
+    clock.advance(Duration::from_millis(999));
+    assert_eq!(
+        send(&mut local, get("/")).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(send(&mut local, get("/")).await.status(), StatusCode::OK);
+    assert_eq!(backend.calls(), 3);
+    // Zero replicas is a configuration error.
+    let error = builder(&clock, 1.0, 1)
+        .failure_policy(FailurePolicy::Local { replicas: 0 })
+        .build()
+        .unwrap_err();
+    assert!(error.to_string().contains("replicas"), "{error}");
+}
+
+#[test]
+fn a_limit_shared_among_replicas() {
+    let limit = Limit::new(1000.0, 500).unwrap();
+    assert_eq!(limit.share(1), limit);
+    let share = limit.share(3);
+    assert_eq!((share.rate(), share.burst()), (1000.0 / 3.0, 166));
+    // A bucket that admits something keeps admitting something.
+    assert_eq!(Limit::new(1.0, 2).unwrap().share(5).burst(), 1);
+    assert_eq!(Limit::new(0.0, 0).unwrap().share(5).burst(), 0);
+}
+
+#[tokio::test]
 async fn config_in_api_gateway_words_builds_the_same_layer() {
     let config: TokenBucketThrottleConfig = serde_json::from_value(serde_json::json!({
         "rateLimit": 1, "burstLimit": 1, "rateLimitHeaders": true,

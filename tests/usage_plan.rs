@@ -14,8 +14,8 @@ use apigw::store::{
     QuotaStore, StoreError, StoreFuture,
 };
 use apigw::usage_plan::{
-    ApiKeySource, Day, Plan, QuotaPeriod, QuotaSettings, UsagePlanConfig, UsagePlanLayer,
-    UsagePlanLayerBuilder, UsagePlanRejection, UsagePlanRejectionKind,
+    ApiKeySource, Day, MAX_REPORT_PAGE, Plan, QuotaPeriod, QuotaSettings, UsagePlanConfig,
+    UsagePlanLayer, UsagePlanLayerBuilder, UsagePlanRejection, UsagePlanRejectionKind,
 };
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -691,6 +691,97 @@ async fn failing_quota_store_serves_when_open_and_answers_503_when_closed() {
         "urn:apigw:problem:usage-plan:store-unavailable"
     );
     assert_eq!(backend.calls(), 1);
+}
+
+#[tokio::test]
+async fn usage_report_pages_by_position_and_limit() {
+    let clock = ManualClock::at_unix_time(at("2026-11-02", 0));
+    let mut builder = UsagePlanLayer::builder()
+        .with_clock(shared(&clock))
+        .plan(Plan::new("p").quota(QuotaSettings::new(10, QuotaPeriod::Day)))
+        .plan(Plan::new("other"));
+    for i in 0..5 {
+        let value = format!("pagekey{i:0>20}");
+        builder = builder.api_key(ApiKey::new(format!("k{i}"), value).unwrap().plan("p"));
+    }
+    builder = builder.api_key(
+        ApiKey::new("elsewhere", "pagekeyelsewhere00000000")
+            .unwrap()
+            .plan("other"),
+    );
+    let layer = builder.build().unwrap();
+    let today = "2026-11-02".parse::<Day>().unwrap();
+    let mut pages = Vec::new();
+    let mut position: Option<String> = None;
+    loop {
+        let page = layer
+            .usage_page("p", today, today, position.as_deref(), 2)
+            .await
+            .unwrap();
+        pages.push(page.items.keys().cloned().collect::<Vec<_>>());
+        let json = serde_json::to_value(&page).unwrap();
+        assert_eq!(json.get("position").is_some(), page.position.is_some());
+        match page.position {
+            Some(next) => position = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, [vec!["k0", "k1"], vec!["k2", "k3"], vec!["k4"]]);
+    // The whole report has no position; a page limit must be 1..=MAX_REPORT_PAGE.
+    let all = layer.usage("p", today, today, None).await.unwrap();
+    assert_eq!((all.items.len(), all.position), (5, None));
+    assert!(layer.usage_page("p", today, today, None, 0).await.is_err());
+    assert!(
+        layer
+            .usage_page("p", today, today, None, MAX_REPORT_PAGE + 1)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn failing_quota_store_with_local_policy_meters_the_replicas_share() {
+    let clock = ManualClock::new();
+    let backend = Backend::default();
+    let mut local = UsagePlanLayer::builder()
+        .with_clock(shared(&clock))
+        .plan(Plan::new("gold").throttle(10.0, 5))
+        .plan(Plan::new("bronze").quota(QuotaSettings::new(5, QuotaPeriod::Day)))
+        .api_key(ApiKey::new("gold-1", GOLD_KEY).unwrap().plan("gold"))
+        .api_key(ApiKey::new("bronze-1", SILVER_KEY).unwrap().plan("bronze"))
+        .with_quota_store(Arc::new(DownStore))
+        .failure_policy(FailurePolicy::Local { replicas: 2 })
+        .build()
+        .unwrap()
+        .layer(backend.service());
+    // Burst 5 over 2 replicas: 2.
+    let mut kinds = Vec::new();
+    for _ in 0..3 {
+        let response = send(&mut local, keyed(GOLD_KEY)).await;
+        kinds.push(
+            response
+                .extensions()
+                .get::<UsagePlanRejection>()
+                .map(|r| r.kind),
+        );
+    }
+    assert_eq!(kinds, [None, None, Some(UsagePlanRejectionKind::Throttled)]);
+    // Quota 5 over 2 replicas: 2.
+    let mut kinds = Vec::new();
+    for _ in 0..3 {
+        let response = send(&mut local, keyed(SILVER_KEY)).await;
+        kinds.push(
+            response
+                .extensions()
+                .get::<UsagePlanRejection>()
+                .map(|r| r.kind),
+        );
+    }
+    assert_eq!(
+        kinds,
+        [None, None, Some(UsagePlanRejectionKind::QuotaExceeded)]
+    );
+    assert_eq!(backend.calls(), 4);
 }
 
 #[tokio::test]

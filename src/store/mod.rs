@@ -25,7 +25,8 @@
 //! A store answers [`StoreError`] when it cannot decide (a network store that
 //! is down or slow). The layer, not the store, decides what that means
 //! ([`FailurePolicy`]): admit (API Gateway's documented behaviour for usage
-//! plans) or reject with 503.
+//! plans), reject with 503, or decide with local in-memory limits at
+//! `limit / replicas`.
 
 use std::fmt;
 use std::future::Future;
@@ -38,6 +39,7 @@ use std::time::Duration;
 use crate::clock::SharedClock;
 use crate::throttle::Limit;
 
+mod fallback;
 #[cfg(feature = "usage-plan")]
 mod keys;
 mod memory;
@@ -49,6 +51,9 @@ pub mod redis;
 #[cfg(feature = "usage-plan")]
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisLimiter, RedisStore, RedisStoreBuilder};
+pub(crate) use fallback::FallbackLimiter;
+#[cfg(feature = "usage-plan")]
+pub(crate) use fallback::local_limiter;
 #[cfg(feature = "usage-plan")]
 pub use keys::{ApiKey, KeyStore, MemoryKeyStore};
 pub use memory::{MemoryLimiter, MemoryRateLimitStore};
@@ -190,6 +195,37 @@ pub enum FailurePolicy {
     /// Reject with 503 (`DEFAULT_5XX`, problem type
     /// `urn:apigw:problem:<layer>:store-unavailable`).
     Closed,
+    /// Decide with this process's own in-memory buckets and quota counters,
+    /// each at `limit / replicas` (see [`Limit::share`]), so that `replicas`
+    /// gateway processes that all lost the store admit about what the
+    /// shared limit allows. The local state starts empty (full buckets,
+    /// nothing used) when the layer is built and is kept across failures;
+    /// requests decided locally are not written to the shared store. In
+    /// configuration: `{"LOCAL": {"replicas": 3}}`.
+    Local {
+        /// How many gateway processes share the limit (at least 1).
+        replicas: u32,
+    },
+}
+
+impl FailurePolicy {
+    /// The policy's own configuration errors (`Local` with 0 replicas).
+    pub(crate) fn validate(self) -> Result<(), crate::error::ConfigError> {
+        match self {
+            Self::Local { replicas: 0 } => Err(crate::error::ConfigError::new(
+                "failure policy LOCAL needs replicas of at least 1",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The replica count of [`Local`](Self::Local).
+    pub(crate) fn replicas(self) -> Option<u32> {
+        match self {
+            Self::Local { replicas } => Some(replicas.max(1)),
+            _ => None,
+        }
+    }
 }
 
 /// A store's answer: ready at once (in-memory stores) or a future (network

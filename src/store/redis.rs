@@ -60,9 +60,45 @@
 //! clock lags behind the newest period the key has seen counts against the
 //! newest.
 //!
-//! The connection is one multiplexed connection (a redis-rs
-//! `ConnectionManager`): concurrent requests are pipelined on it, and it
-//! reconnects by itself after the server comes back; no restart is needed.
+//! The store holds [`connections`](RedisStoreBuilder::connections)
+//! multiplexed connections (redis-rs `ConnectionManager`s, default 1) and
+//! gives them to requests in turn: concurrent requests are pipelined on
+//! each, and each reconnects by itself after the server comes back; no
+//! restart is needed. One connection carries tens of thousands of checks a
+//! second (see `BENCHMARKS.md`); size it up when one gateway process sends
+//! more, or when the server is far enough away that one socket's replies
+//! queue up.
+//!
+//! # Local pre-check
+//!
+//! With [`local_precheck`](RedisStoreBuilder::local_precheck), the store
+//! remembers, per bucket, the state Redis last reported (on this process's
+//! clock), and rejects a request without a round trip when that state shows
+//! the bucket empty for longer than a tolerance (default: two timeouts).
+//! This takes the load of a client hammering an empty bucket off Redis
+//! without changing any decision:
+//!
+//! * a bucket's theoretical arrival time never moves back, and every other
+//!   replica's requests only move it forward, so what Redis last said is a
+//!   lower bound of the bucket's state;
+//! * the remembered state is late by the answer's delay, and the request
+//!   not sent would have reached Redis later by its own delay; each delay is
+//!   at most the timeout for any answer a layer acts on, and clock offsets
+//!   between this process and Redis cancel out (both sides of the
+//!   comparison are on this process's clock). So with the tolerance at two
+//!   timeouts, a request rejected locally is one Redis would have rejected;
+//! * rejected requests never count, so the shared state is exactly what it
+//!   would have been; admitted requests always go to Redis.
+//!
+//! What may differ: a locally rejected request's `Retry-After` comes from
+//! the remembered state (Redis's own answer could be later), and a
+//! usage-plan request both throttled and over quota is answered
+//! `THROTTLED` where Redis checks the quota first and answers
+//! `QUOTA_EXCEEDED`; either way it is a 429 that counts nothing. Quotas are
+//! never pre-checked: a grant on another replica can reopen a spent quota
+//! at any moment. The pre-check keeps at most
+//! [`local_precheck_keys`](RedisStoreBuilder::local_precheck_keys) buckets
+//! (forgetting one only means no local rejection for it).
 //!
 //! # Keys and expiry
 //!
@@ -93,6 +129,16 @@
 //!   (API Gateway's documented behaviour when it cannot enforce a usage
 //!   plan). Nothing is counted while Redis is away.
 //! * [`FailurePolicy::Closed`]: the request is answered 503.
+//! * [`FailurePolicy::Local`] `{ replicas: N }`: the request is decided by
+//!   this process's own in-memory bucket and quota counter at `limit / N`
+//!   ([`Limit::share`]: rate and burst divided, the burst and a quota
+//!   rounded down but at least 1). N processes that all lost Redis then
+//!   admit about the shared limit together. The local state starts full
+//!   (nothing used) when the layer is built and lives as long as the layer,
+//!   so a second outage in the same period continues from the first's
+//!   counts; nothing decided locally is written to Redis when it returns,
+//!   so for the rest of that period up to `limit / N` more per process may
+//!   pass than one shared budget would allow. Set N to the replica count.
 //!
 //! No request waits longer than the timeout for the store. While the server
 //! is down, requests fail fast (the connection is known to be broken) and
@@ -103,9 +149,6 @@
 //! token and a quota unit (the client stopped waiting, the script ran): set
 //! the timeout above the server's normal latency under load, not at it.
 //!
-//! Not provided: a fall-back to local in-memory limits while Redis is away,
-//! and a local pre-check that rejects before the round trip.
-//!
 //! Limits to know: buckets whose window (`burst / rate`) is longer than about
 //! 100 days lose sub-microsecond precision (Lua numbers are doubles), and
 //! quota limits above 2^53 are treated as 2^53.
@@ -114,10 +157,13 @@
 //! [`FailurePolicy`]: super::FailurePolicy
 //! [`FailurePolicy::Open`]: super::FailurePolicy::Open
 //! [`FailurePolicy::Closed`]: super::FailurePolicy::Closed
+//! [`FailurePolicy::Local`]: super::FailurePolicy::Local
+//! [`Limit::share`]: crate::throttle::Limit::share
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
@@ -128,10 +174,14 @@ use super::{
     BucketKey, Decision, KeyUsage, LimitSpec, Limiter, MeterOutcome, MeterRequest, QuotaStore,
     RateLimitStore, StoreError, StoreFuture,
 };
-use crate::clock::SharedClock;
+use crate::clock::{SharedClock, default_clock};
 use crate::error::ConfigError;
+
+mod precheck;
+
 use crate::throttle::Limit;
 use crate::usage_plan::Day;
+use precheck::Precheck;
 
 /// The one script: a quota check, a GCRA bucket on the server's clock, and
 /// the count, atomically.
@@ -233,6 +283,11 @@ pub struct RedisStoreBuilder {
     prefix: String,
     timeout: Duration,
     retention_days: u32,
+    connections: usize,
+    precheck: bool,
+    tolerance: Option<Duration>,
+    precheck_keys: usize,
+    clock: Option<SharedClock>,
 }
 
 impl fmt::Debug for RedisStoreBuilder {
@@ -242,6 +297,9 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .field("retention_days", &self.retention_days)
+            .field("connections", &self.connections)
+            .field("precheck", &self.precheck)
+            .field("tolerance", &self.tolerance)
             .finish_non_exhaustive()
     }
 }
@@ -253,6 +311,11 @@ impl Default for RedisStoreBuilder {
             prefix: "apigw".to_owned(),
             timeout: Duration::from_millis(50),
             retention_days: 90,
+            connections: 1,
+            precheck: false,
+            tolerance: None,
+            precheck_keys: 100_000,
+            clock: None,
         }
     }
 }
@@ -291,6 +354,51 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// How many multiplexed connections to open; requests take them in
+    /// turn. One connection pipelines every concurrent request and is enough
+    /// for most gateways; more spread the work of encoding and decoding
+    /// over more tasks and the server's replies over more sockets. Default: 1.
+    #[must_use]
+    pub fn connections(mut self, connections: usize) -> Self {
+        self.connections = connections;
+        self
+    }
+
+    /// Whether to reject, without a round trip, requests to a bucket that
+    /// Redis's last answer already shows empty for longer than the
+    /// [tolerance](Self::local_precheck_tolerance); see the
+    /// [module docs](self#local-pre-check). Default: off.
+    #[must_use]
+    pub fn local_precheck(mut self, enabled: bool) -> Self {
+        self.precheck = enabled;
+        self
+    }
+
+    /// How far the pre-check's remembered state may be behind Redis's:
+    /// it must cover the delay of two answers. Default: twice the
+    /// [timeout](Self::timeout), which always does.
+    #[must_use]
+    pub fn local_precheck_tolerance(mut self, tolerance: Duration) -> Self {
+        self.tolerance = Some(tolerance);
+        self
+    }
+
+    /// How many buckets the pre-check remembers (the oldest are forgotten
+    /// first when room is needed). Default: 100,000.
+    #[must_use]
+    pub fn local_precheck_keys(mut self, keys: usize) -> Self {
+        self.precheck_keys = keys;
+        self
+    }
+
+    /// The clock of the pre-check (Redis's own time decides every bucket).
+    /// Default: [`default_clock()`].
+    #[must_use]
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     /// The store. Connects lazily: the first request opens the connection,
     /// so a server that is down at start-up is a request failure, not a
     /// start-up failure. Must be called within a Tokio runtime.
@@ -303,6 +411,9 @@ impl RedisStoreBuilder {
         if self.timeout.is_zero() {
             return Err(ConfigError::new("redis store timeout must be positive"));
         }
+        if self.connections == 0 {
+            return Err(ConfigError::new("redis store needs at least 1 connection"));
+        }
         let client = Client::open(self.url.as_str())
             // The URL may carry a password: the error never repeats it.
             .map_err(|_| ConfigError::new("redis URL is not valid"))?;
@@ -312,11 +423,22 @@ impl RedisStoreBuilder {
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(10))
             .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
+        let conns = (0..self.connections)
+            .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()))
+            .collect::<Result<Box<[_]>, _>>()
             .map_err(|e| ConfigError::new(format!("redis connection: {e}")))?;
+        let precheck = self.precheck.then(|| {
+            Precheck::new(
+                self.tolerance.unwrap_or(self.timeout.saturating_mul(2)),
+                self.precheck_keys,
+                self.clock.unwrap_or_else(default_clock),
+            )
+        });
         Ok(RedisStore {
             inner: Arc::new(Inner {
-                conn,
+                conns,
+                next: AtomicUsize::new(0),
+                precheck,
                 script: Script::new(SCRIPT),
                 prefix: self.prefix.into(),
                 timeout: self.timeout,
@@ -334,7 +456,9 @@ pub struct RedisStore {
 }
 
 struct Inner {
-    conn: ConnectionManager,
+    conns: Box<[ConnectionManager]>,
+    next: AtomicUsize,
+    precheck: Option<Precheck>,
     script: Script,
     prefix: Arc<str>,
     timeout: Duration,
@@ -347,6 +471,8 @@ impl fmt::Debug for RedisStore {
             .field("prefix", &self.inner.prefix)
             .field("timeout", &self.inner.timeout)
             .field("retention_days", &self.inner.retention_days)
+            .field("connections", &self.inner.conns.len())
+            .field("precheck", &self.inner.precheck.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -391,6 +517,39 @@ fn rejected(retry: i64) -> Decision {
     }
 }
 
+impl Inner {
+    /// The next connection, in turn.
+    fn connection(&self) -> ConnectionManager {
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
+        self.conns[index].clone()
+    }
+
+    /// Remembers what Redis said about `bucket`, for the pre-check.
+    fn learn(&self, bucket: &str, limit: Limit, decision: Decision) {
+        let Some(precheck) = &self.precheck else {
+            return;
+        };
+        let [_, interval, window] = throttle_args(limit);
+        let ahead = match decision {
+            Decision::Admitted { reset, .. } => reset,
+            Decision::Rejected {
+                retry_after: Some(retry),
+            } => retry + Duration::from_nanos(window.saturating_sub(interval)),
+            Decision::Rejected { retry_after: None } => return,
+        };
+        precheck.record(bucket, u64::try_from(ahead.as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    /// The pre-check's rejection of a request to `bucket`, if any.
+    fn prejudge(&self, bucket: &str, limit: Limit) -> Option<Decision> {
+        let [_, interval, window] = throttle_args(limit);
+        let retry = self.precheck.as_ref()?.rejects(bucket, interval, window)?;
+        Some(Decision::Rejected {
+            retry_after: Some(retry),
+        })
+    }
+}
+
 impl RedisStore {
     /// A builder with the defaults.
     #[must_use]
@@ -423,7 +582,7 @@ impl RedisStore {
     ) -> StoreFuture<Result<Vec<i64>, StoreError>> {
         let inner = Arc::clone(&self.inner);
         StoreFuture::new(async move {
-            let mut conn = inner.conn.clone();
+            let mut conn = inner.connection();
             let mut invocation = inner.script.prepare_invoke();
             for key in &keys {
                 invocation.key(key);
@@ -450,7 +609,7 @@ impl RedisStore {
     ) -> StoreFuture<Result<T, StoreError>> {
         let inner = Arc::clone(&self.inner);
         StoreFuture::new(async move {
-            let mut conn = inner.conn.clone();
+            let mut conn = inner.connection();
             let call = pipe.query_async::<T>(&mut conn);
             match tokio::time::timeout(inner.timeout, call).await {
                 Ok(Ok(answer)) => Ok(answer),
@@ -506,6 +665,14 @@ impl Limiter for RedisLimiter {
             self.name,
             bucket_part(key)
         );
+        let inner = &self.store.inner;
+        if let Some(decision) = inner.prejudge(&bucket, limit) {
+            return StoreFuture::ready(Ok(decision));
+        }
+        let learn = inner
+            .precheck
+            .is_some()
+            .then(|| (Arc::clone(inner), bucket.clone()));
         let [burst, interval, window] = throttle_args(limit);
         let args = vec![
             burst.to_string(),
@@ -515,11 +682,15 @@ impl Limiter for RedisLimiter {
         ];
         let answer = self.store.eval(vec![bucket], args);
         StoreFuture::new(async move {
-            match answer.await?.as_slice() {
-                [0, reset, ..] => Ok(admitted(limit, *reset)),
-                [1, retry, ..] => Ok(rejected(*retry)),
-                _ => Err(StoreError::new("redis: unexpected script answer")),
+            let decision = match answer.await?.as_slice() {
+                [0, reset, ..] => admitted(limit, *reset),
+                [1, retry, ..] => rejected(*retry),
+                _ => return Err(StoreError::new("redis: unexpected script answer")),
+            };
+            if let Some((inner, bucket)) = learn {
+                inner.learn(&bucket, limit, decision);
             }
+            Ok(decision)
         })
     }
 }
@@ -537,6 +708,15 @@ impl QuotaStore for RedisStore {
                 Some(limiter.spec().limit()),
             ),
             None => (format!("{tag}:t"), None),
+        };
+        if let Some(limit) = throttle
+            && let Some(decision) = self.inner.prejudge(&bucket, limit)
+        {
+            return StoreFuture::ready(Ok(MeterOutcome::Throttled(decision)));
+        }
+        let learn = match (&self.inner.precheck, throttle) {
+            (Some(_), Some(limit)) => Some((Arc::clone(&self.inner), bucket.clone(), limit)),
+            _ => None,
         };
         let mut args = match throttle {
             Some(limit) => throttle_args(limit).map(|n| n.to_string()).to_vec(),
@@ -570,18 +750,28 @@ impl QuotaStore for RedisStore {
         let has_quota = request.quota.is_some();
         StoreFuture::new(async move {
             let count = |n: i64| u64::try_from(n).unwrap_or(0);
-            match answer.await?.as_slice() {
-                [0, reset, used, total] => Ok(MeterOutcome::Admitted {
+            let outcome = match answer.await?.as_slice() {
+                [0, reset, used, total] => MeterOutcome::Admitted {
                     throttle: throttle.map(|limit| admitted(limit, *reset)),
                     quota: has_quota.then(|| (count(*used), count(*total))),
-                }),
-                [1, retry, ..] => Ok(MeterOutcome::Throttled(rejected(*retry))),
-                [2, used, total, ..] => Ok(MeterOutcome::QuotaExceeded {
+                },
+                [1, retry, ..] => MeterOutcome::Throttled(rejected(*retry)),
+                [2, used, total, ..] => MeterOutcome::QuotaExceeded {
                     used: count(*used),
                     limit: count(*total),
-                }),
-                _ => Err(StoreError::new("redis: unexpected script answer")),
+                },
+                _ => return Err(StoreError::new("redis: unexpected script answer")),
+            };
+            if let Some((inner, bucket, limit)) = learn
+                && let MeterOutcome::Admitted {
+                    throttle: Some(decision),
+                    ..
+                }
+                | MeterOutcome::Throttled(decision) = outcome
+            {
+                inner.learn(&bucket, limit, decision);
             }
+            Ok(outcome)
         })
     }
 

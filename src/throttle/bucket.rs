@@ -114,6 +114,21 @@ impl Limit {
         self.interval.saturating_mul(self.burst)
     }
 
+    /// This bucket split among `replicas` processes: rate `rate / replicas`
+    /// and burst `burst / replicas` rounded down but at least 1 (a bucket
+    /// that admits anything keeps admitting something), so `replicas`
+    /// processes together admit at most the whole rate and, unless `burst`
+    /// is below `replicas`, at most the whole burst.
+    #[must_use]
+    pub fn share(&self, replicas: u32) -> Limit {
+        let replicas = replicas.max(1);
+        if self.burst == 0 || replicas == 1 {
+            return *self;
+        }
+        let burst = (self.burst / replicas).max(1);
+        Self::new(self.rate / f64::from(replicas), burst).unwrap_or(*self)
+    }
+
     /// governor's quota, or `None` for a bucket that admits nothing.
     pub(crate) fn quota(&self) -> Option<Quota> {
         let burst = NonZeroU32::new(self.burst)?;

@@ -253,17 +253,37 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Which header trusted proxies name the client in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: <client>, <proxy1>, …` (what API Gateway, ALB and
+    /// most proxies send). Default.
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=<client>;proto=https, for="[2001:db8::1]:4711"`:
+    /// the `for` parameter of each element.
+    Forwarded,
+}
+
 /// One bucket per client IP: the peer address of the connection (axum's
-/// `ConnectInfo<SocketAddr>` or a `SocketAddr` request extension), and
-/// `X-Forwarded-For` only when the peer is a configured trusted proxy.
+/// `ConnectInfo<SocketAddr>` or a `SocketAddr` request extension), and the
+/// forwarding header ([`ForwardedHeader`]: `X-Forwarded-For` by default, or
+/// RFC 7239 `Forwarded`) only when the peer is a configured trusted proxy.
 ///
-/// With trusted proxies, the client is the rightmost `X-Forwarded-For`
-/// address that is not itself a trusted proxy, so a client that sends its own
-/// `X-Forwarded-For` cannot pick its bucket. Without any, the header is
-/// ignored. A request with no peer address shares the keyless bucket.
+/// With trusted proxies, the client is the rightmost address in the header
+/// that is not itself a trusted proxy, so a client that sends its own header
+/// cannot pick its bucket. An entry that is not an address (garbage,
+/// `Forwarded`'s `unknown` or an obfuscated `_name`) ends the walk: the last
+/// address read is the client. Read only the header your proxies write: one
+/// they pass through untouched is the client's to forge. Without trusted
+/// proxies, headers are ignored. A request with no peer address shares the
+/// keyless bucket.
 #[derive(Clone, Debug, Default)]
 pub struct SourceIp {
     trusted: Arc<[TrustedProxy]>,
+    header: ForwardedHeader,
 }
 
 impl SourceIp {
@@ -278,7 +298,15 @@ impl SourceIp {
     pub fn trusting(trusted: impl IntoIterator<Item = TrustedProxy>) -> Self {
         Self {
             trusted: trusted.into_iter().collect(),
+            header: ForwardedHeader::XForwardedFor,
         }
+    }
+
+    /// Reads `header` from trusted proxies instead of `X-Forwarded-For`.
+    #[must_use]
+    pub fn with_header(mut self, header: ForwardedHeader) -> Self {
+        self.header = header;
+        self
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
@@ -293,15 +321,24 @@ impl SourceIp {
         if !self.is_trusted(client) {
             return Some(client);
         }
-        let hops = request
+        let name = match self.header {
+            ForwardedHeader::XForwardedFor => "x-forwarded-for",
+            ForwardedHeader::Forwarded => "forwarded",
+        };
+        let values = request
             .headers
-            .get_all("x-forwarded-for")
+            .get_all(name)
             .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .collect::<Vec<_>>();
-        for hop in hops.iter().rev() {
-            let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            .filter_map(|value| value.to_str().ok());
+        let hops: Vec<Option<IpAddr>> = match self.header {
+            ForwardedHeader::XForwardedFor => values
+                .flat_map(|value| value.split(','))
+                .map(|hop| hop.trim().parse().ok())
+                .collect(),
+            ForwardedHeader::Forwarded => values.flat_map(forwarded_for).collect(),
+        };
+        for hop in hops.into_iter().rev() {
+            let Some(ip) = hop else {
                 break;
             };
             client = canonical(ip);
@@ -311,6 +348,61 @@ impl SourceIp {
         }
         Some(client)
     }
+}
+
+/// The `for` node of each element of an RFC 7239 `Forwarded` value, in
+/// order; `None` for an element whose `for` is missing, `unknown`,
+/// obfuscated or malformed.
+fn forwarded_for(value: &str) -> Vec<Option<IpAddr>> {
+    split_unquoted(value, ',')
+        .into_iter()
+        .map(|element| {
+            split_unquoted(element, ';').into_iter().find_map(|pair| {
+                let (name, value) = pair.split_once('=')?;
+                if !name.trim().eq_ignore_ascii_case("for") {
+                    return None;
+                }
+                Some(forwarded_node(value.trim()))
+            })?
+        })
+        .collect()
+}
+
+/// `192.0.2.1`, `"192.0.2.1:80"`, `"[2001:db8::1]"`, `"[2001:db8::1]:80"`.
+fn forwarded_node(value: &str) -> Option<IpAddr> {
+    let node = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value);
+    if let Some(rest) = node.strip_prefix('[') {
+        let (v6, port) = rest.split_once(']')?;
+        if !(port.is_empty() || port.starts_with(':')) {
+            return None;
+        }
+        return v6.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6);
+    }
+    let host = node.split_once(':').map_or(node, |(host, _)| host);
+    host.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
+}
+
+/// Splits on `separator` outside double-quoted strings (with `\` escapes).
+fn split_unquoted(value: &str, separator: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if c == separator && !quoted => {
+                parts.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&value[start..]);
+    parts
 }
 
 impl ExtractKey for SourceIp {
@@ -372,6 +464,59 @@ mod tests {
             extractor.client_ip(&RequestInfo::new(&r, None)),
             ip("10.9.9.9")
         );
+    }
+
+    fn forwarded(peer: &str, value: &str) -> http::Request<()> {
+        let mut request = http::Request::get("/")
+            .header("forwarded", value)
+            .header("x-forwarded-for", "6.6.6.6")
+            .body(())
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(peer.parse::<SocketAddr>().unwrap());
+        request
+    }
+
+    #[test]
+    fn rfc_7239_forwarded_from_trusted_proxies() {
+        let extractor = SourceIp::trusting(["10.0.0.0/8".parse().unwrap()])
+            .with_header(ForwardedHeader::Forwarded);
+        let client = |peer: &str, value: &str| {
+            extractor.client_ip(&RequestInfo::new(&forwarded(peer, value), None))
+        };
+        // The rightmost untrusted `for`; X-Forwarded-For is not read.
+        assert_eq!(
+            client(
+                "10.1.2.3:443",
+                "for=6.6.6.6, for=198.51.100.7;proto=https;by=10.0.0.1, For=\"10.0.0.2:8080\""
+            ),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client("10.1.2.3:443", "for=\"[2001:db8:cafe::17]:4711\""),
+            ip("2001:db8:cafe::17")
+        );
+        // `unknown`, obfuscated and malformed nodes end the walk.
+        assert_eq!(
+            client("10.1.2.3:443", "for=6.6.6.6, for=unknown, for=10.9.9.9"),
+            ip("10.9.9.9")
+        );
+        assert_eq!(
+            client("10.1.2.3:443", "for=6.6.6.6, for=_hidden"),
+            ip("10.1.2.3")
+        );
+        assert_eq!(
+            client("10.1.2.3:443", "for=\"[2001:db8::1]x\""),
+            ip("10.1.2.3")
+        );
+        // A comma inside a quoted string splits nothing.
+        assert_eq!(
+            client("10.1.2.3:443", "for=192.0.2.9;x=\"a,for=6.6.6.6\""),
+            ip("192.0.2.9")
+        );
+        // From an untrusted peer, the header is ignored.
+        assert_eq!(client("203.0.113.9:1", "for=1.2.3.4"), ip("203.0.113.9"));
     }
 
     #[test]

@@ -10,14 +10,17 @@ use tower_layer::Layer;
 
 use super::Limit;
 use super::key::{
-    ApiKeyHeader, ExtractKey, KeySource, Principal, Route, SourceIp, Stage, TrustedProxy,
+    ApiKeyHeader, ExtractKey, ForwardedHeader, KeySource, Principal, Route, SourceIp, Stage,
+    TrustedProxy,
 };
 use super::service::{Shared, TokenBucketThrottle};
 use crate::clock::{SharedClock, default_clock};
 use crate::error::ConfigError;
 use crate::problem::GatewayResponses;
 use crate::route::RouteKey;
-use crate::store::{FailurePolicy, LimitSpec, MemoryRateLimitStore, RateLimitStore};
+use crate::store::{
+    FailurePolicy, FallbackLimiter, LimitSpec, Limiter, MemoryRateLimitStore, RateLimitStore,
+};
 
 /// Default bound on the keys an in-memory limit keeps: 100,000.
 pub const DEFAULT_MAX_KEYS: usize = 100_000;
@@ -75,6 +78,7 @@ pub struct TokenBucketThrottleLayerBuilder {
     key: Option<Box<dyn ExtractKey>>,
     key_source: KeySource,
     trusted: Vec<TrustedProxy>,
+    forwarded: ForwardedHeader,
     max_keys: usize,
     headers: bool,
     name: String,
@@ -94,6 +98,7 @@ impl Default for TokenBucketThrottleLayerBuilder {
             key: None,
             key_source: KeySource::Stage,
             trusted: Vec::new(),
+            forwarded: ForwardedHeader::XForwardedFor,
             max_keys: DEFAULT_MAX_KEYS,
             headers: false,
             name: "throttle".to_owned(),
@@ -174,6 +179,14 @@ impl TokenBucketThrottleLayerBuilder {
         self
     }
 
+    /// The header the client-IP key reads from trusted proxies:
+    /// `X-Forwarded-For` (default) or RFC 7239 `Forwarded`. Read only the
+    /// one your proxies write.
+    pub fn forwarded_header(mut self, header: ForwardedHeader) -> Self {
+        self.forwarded = header;
+        self
+    }
+
     /// How many keys one limit keeps in memory before forgetting the
     /// least-needed (see the [module docs](super#memory)). Default: 100,000.
     pub fn max_keys(mut self, max_keys: usize) -> Self {
@@ -203,6 +216,9 @@ impl TokenBucketThrottleLayerBuilder {
     }
 
     /// What happens when the store fails. Default: [`FailurePolicy::Open`].
+    /// [`FailurePolicy::Local`] keeps an in-memory share of every limit
+    /// (`limit / replicas`) next to the store's and decides with it while
+    /// the store fails.
     pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
         self.failure = policy;
         self
@@ -258,14 +274,19 @@ impl TokenBucketThrottleLayerBuilder {
                 None => default = limit,
             }
         }
-        let spec = |name: String, limit| LimitSpec::new(name, limit, self.max_keys);
-        let default = store.limiter(&spec(self.name.clone(), default), &clock);
+        self.failure.validate()?;
+        let replicas = self.failure.replicas();
+        let limiter = |name: String, limit| {
+            let limiter = store.limiter(&LimitSpec::new(name, limit, self.max_keys), &clock);
+            match replicas {
+                Some(n) => Arc::new(FallbackLimiter::new(limiter, n, &clock)) as Arc<dyn Limiter>,
+                None => limiter,
+            }
+        };
+        let default = limiter(self.name.clone(), default);
         let routes: Vec<_> = route_limits
             .iter()
-            .map(|(key, limit)| {
-                let limiter = store.limiter(&spec(format!("{}:{key}", self.name), *limit), &clock);
-                (key.clone(), limiter)
-            })
+            .map(|(key, limit)| (key.clone(), limiter(format!("{}:{key}", self.name), *limit)))
             .collect();
         let table = if routes.is_empty() {
             None
@@ -281,7 +302,9 @@ impl TokenBucketThrottleLayerBuilder {
             (Some(key), _) => key,
             (None, KeySource::Stage) => Box::new(Stage),
             (None, KeySource::Route) => Box::new(Route),
-            (None, KeySource::ClientIp) => Box::new(SourceIp::trusting(self.trusted)),
+            (None, KeySource::ClientIp) => {
+                Box::new(SourceIp::trusting(self.trusted).with_header(self.forwarded))
+            }
             (None, KeySource::ApiKey) => Box::new(ApiKeyHeader::new()),
             (None, KeySource::Principal) => Box::new(Principal),
         };
@@ -366,6 +389,10 @@ pub struct TokenBucketThrottleConfig {
     /// Proxies whose `X-Forwarded-For` is believed. Default: none.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// `X_FORWARDED_FOR` or `FORWARDED` (RFC 7239): the header read from
+    /// trusted proxies. Default: `X_FORWARDED_FOR`.
+    #[serde(default)]
+    pub forwarded_header: ForwardedHeader,
     /// Keys kept in memory per limit. Default: 100,000.
     #[serde(default = "default_max_keys")]
     pub max_keys: usize,
@@ -375,7 +402,7 @@ pub struct TokenBucketThrottleConfig {
     /// The name in store keys. Default: `throttle`.
     #[serde(default = "default_name")]
     pub name: String,
-    /// `OPEN` or `CLOSED`. Default: `OPEN`.
+    /// `OPEN`, `CLOSED` or `{"LOCAL": {"replicas": N}}`. Default: `OPEN`.
     #[serde(default)]
     pub failure_policy: FailurePolicy,
 }
@@ -402,6 +429,7 @@ impl TryFrom<TokenBucketThrottleConfig> for TokenBucketThrottleLayerBuilder {
             .burst(config.burst_limit)
             .key(config.key)
             .trusted_proxies(&config.trusted_proxies)
+            .forwarded_header(config.forwarded_header)
             .max_keys(config.max_keys)
             .rate_limit_headers(config.rate_limit_headers)
             .name(config.name)

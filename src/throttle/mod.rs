@@ -50,7 +50,8 @@
 //! [`KeySource`] picks whose bucket a request takes from: the whole stage
 //! ([`Stage`], the default), the matched route ([`Route`], API Gateway's
 //! per-method limits), the client IP ([`SourceIp`]: the peer address, and
-//! `X-Forwarded-For` only from [trusted proxies](TokenBucketThrottleLayerBuilder::trusted_proxies)),
+//! `X-Forwarded-For` or RFC 7239 `Forwarded` ([`ForwardedHeader`]) only from
+//! [trusted proxies](TokenBucketThrottleLayerBuilder::trusted_proxies)),
 //! the API key ([`ApiKeyHeader`]), the principal ([`Principal`]) or your own
 //! function ([`with_key_extractor`](TokenBucketThrottleLayerBuilder::with_key_extractor)).
 //! Requests without a key share one bucket, so omitting a header never buys
@@ -86,6 +87,7 @@
 //! | bucket empty | 429 `THROTTLED` | `urn:apigw:problem:throttled:bucket-empty` | `Retry-After`, `RateLimit`, `RateLimit-Policy` |
 //! | burst 0 | 429 `THROTTLED` | `urn:apigw:problem:throttled:blocked` | `RateLimit`, `RateLimit-Policy` |
 //! | store failed, [`FailurePolicy::Closed`](crate::store::FailurePolicy) | 503 `DEFAULT_5XX` | `urn:apigw:problem:throttled:store-unavailable` | — |
+//! | store failed, [`FailurePolicy::Local`](crate::store::FailurePolicy) | as the local bucket at `limit / replicas` decides | as above | as above |
 //!
 //! The [`ThrottleRejection`] is in the response extensions. With
 //! [`rate_limit_headers`](TokenBucketThrottleLayerBuilder::rate_limit_headers)
@@ -114,8 +116,8 @@ pub use future::ResponseFuture;
 #[cfg(feature = "usage-plan")]
 pub(crate) use future::Verdict;
 pub use key::{
-    ApiKeyHeader, ExtractKey, KeySource, Principal, RequestInfo, Route, SourceIp, Stage,
-    TrustedProxy,
+    ApiKeyHeader, ExtractKey, ForwardedHeader, KeySource, Principal, RequestInfo, Route, SourceIp,
+    Stage, TrustedProxy,
 };
 #[cfg(feature = "usage-plan")]
 pub(crate) use layer::parse_method_key;

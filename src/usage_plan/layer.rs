@@ -18,7 +18,7 @@ use crate::problem::GatewayResponses;
 use crate::route::{RouteKey, RouteTable};
 use crate::store::{
     ApiKey, FailurePolicy, KeyStore, LimitSpec, Limiter, MemoryKeyStore, MemoryQuotaStore,
-    MemoryRateLimitStore, QuotaCheck, QuotaStore, RateLimitStore, StoreError,
+    MemoryRateLimitStore, QuotaCheck, QuotaStore, RateLimitStore, StoreError, local_limiter,
 };
 use crate::throttle::{Limit, ThrottleSettings, parse_method_key};
 
@@ -96,11 +96,19 @@ impl Plan {
     }
 }
 
+/// A plan's bucket in the store and, with [`FailurePolicy::Local`], its
+/// in-memory share.
+#[derive(Debug)]
+pub(crate) struct PlanLimiter {
+    pub(crate) shared: Arc<dyn Limiter>,
+    pub(crate) local: Option<Arc<dyn Limiter>>,
+}
+
 pub(crate) struct BuiltPlan {
     pub(crate) id: Arc<str>,
     pub(crate) stages: Vec<String>,
-    pub(crate) throttle: Option<Arc<dyn Limiter>>,
-    pub(crate) methods: Vec<(RouteKey, Arc<dyn Limiter>)>,
+    pub(crate) throttle: Option<PlanLimiter>,
+    pub(crate) methods: Vec<(RouteKey, PlanLimiter)>,
     pub(crate) quota: Option<QuotaSettings>,
     pub(crate) first_period: Day,
 }
@@ -122,7 +130,7 @@ impl BuiltPlan {
         self.stages.is_empty() || self.stages.iter().any(|s| s == stage)
     }
 
-    pub(crate) fn limiter(&self, route: Option<&RouteKey>) -> Option<&Arc<dyn Limiter>> {
+    pub(crate) fn limiter(&self, route: Option<&RouteKey>) -> Option<&PlanLimiter> {
         route
             .and_then(|route| self.methods.iter().find(|(key, _)| key == route))
             .map(|(_, limiter)| limiter)
@@ -145,6 +153,9 @@ pub(crate) struct Shared {
     pub(crate) throttle_headers: bool,
     pub(crate) responses: GatewayResponses,
     pub(crate) failure: FailurePolicy,
+    /// With [`FailurePolicy::Local`]: the replica count and the quota
+    /// counters used while the store fails.
+    pub(crate) local_quotas: Option<(u32, MemoryQuotaStore)>,
     pub(crate) clock: SharedClock,
     /// The latest wall-clock second seen: a wall clock moved backwards never
     /// takes the quota back to an earlier period.
@@ -228,7 +239,14 @@ pub struct UsageReport {
     /// By key id (API Gateway's JSON calls this `values`).
     #[serde(rename = "values")]
     pub items: BTreeMap<String, Vec<(u64, Option<u64>)>>,
+    /// Where the next page starts, for
+    /// [`usage_page`](UsagePlanLayer::usage_page); `None` on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
 }
+
+/// The most keys one usage-report page holds (API Gateway's `limit` maximum).
+pub const MAX_REPORT_PAGE: usize = 500;
 
 /// The longest range a usage report covers: 366 days.
 pub const MAX_REPORT_DAYS: i64 = 366;
@@ -247,12 +265,48 @@ impl UsagePlanLayer {
 
     /// The usage of `plan_id`'s keys on the days `start..=end`, like API
     /// Gateway's `GET /usageplans/{id}/usage`; only `key_id` when given.
+    /// Every key in one report; [`usage_page`](Self::usage_page) pages.
     pub async fn usage(
         &self,
         plan_id: &str,
         start: Day,
         end: Day,
         key_id: Option<&str>,
+    ) -> Result<UsageReport, StoreError> {
+        self.report(plan_id, start, end, key_id, None, usize::MAX)
+            .await
+    }
+
+    /// One page of [`usage`](Self::usage), as API Gateway's `GetUsage`
+    /// pages: at most `limit` keys (1 to [`MAX_REPORT_PAGE`]), in key-id
+    /// order, starting after `position` (`None` for the first page, then
+    /// the previous page's [`UsageReport::position`], an opaque token).
+    /// The last page has no `position`.
+    pub async fn usage_page(
+        &self,
+        plan_id: &str,
+        start: Day,
+        end: Day,
+        position: Option<&str>,
+        limit: usize,
+    ) -> Result<UsageReport, StoreError> {
+        if !(1..=MAX_REPORT_PAGE).contains(&limit) {
+            return Err(StoreError::new(format!(
+                "a usage report page holds 1 to {MAX_REPORT_PAGE} keys"
+            )));
+        }
+        self.report(plan_id, start, end, None, position, limit)
+            .await
+    }
+
+    async fn report(
+        &self,
+        plan_id: &str,
+        start: Day,
+        end: Day,
+        key_id: Option<&str>,
+        position: Option<&str>,
+        limit: usize,
     ) -> Result<UsageReport, StoreError> {
         let shared = &self.shared;
         let plan = shared
@@ -264,11 +318,21 @@ impl UsagePlanLayer {
             return Err(StoreError::new("a usage report covers 1 to 366 days"));
         }
         let from = plan.quota.map_or(start, |q| q.period.start(start));
+        let mut keys: Vec<ApiKey> = shared
+            .keys
+            .keys()
+            .into_iter()
+            .filter(|key| {
+                key_id.is_none_or(|id| id == key.id())
+                    && position.is_none_or(|after| key.id() > after)
+                    && key.plans().any(|p| p == plan_id)
+            })
+            .collect();
+        keys.sort_unstable_by(|a, b| a.id().cmp(b.id()));
+        let next = (keys.len() > limit).then(|| keys[limit - 1].id().to_owned());
+        keys.truncate(limit);
         let mut items = BTreeMap::new();
-        for key in shared.keys.keys() {
-            if key_id.is_some_and(|id| id != key.id()) || !key.plans().any(|p| p == plan_id) {
-                continue;
-            }
+        for key in keys {
             let usage = shared.quotas.usage(key.id(), from, end).await?;
             let used: BTreeMap<Day, u64> = usage.days.into_iter().collect();
             let extra: BTreeMap<Day, u64> = usage.extra.into_iter().collect();
@@ -294,6 +358,7 @@ impl UsagePlanLayer {
             start_date: start,
             end_date: end,
             items,
+            position: next,
         })
     }
 
@@ -457,6 +522,9 @@ impl UsagePlanLayerBuilder {
 
     /// What happens when a store fails. Default: [`FailurePolicy::Open`]
     /// (API Gateway serves the request when it cannot enforce a plan).
+    /// [`FailurePolicy::Local`] keeps an in-memory share of every limit
+    /// (`limit / replicas`) next to the store's and decides with it while
+    /// the store fails.
     pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
         self.failure = policy;
         self
@@ -485,6 +553,8 @@ impl UsagePlanLayerBuilder {
         if self.max_keys == 0 {
             return Err(ConfigError::new("usage plan maxKeys must be at least 1"));
         }
+        self.failure.validate()?;
+        let replicas = self.failure.replicas();
         let clock = self.clock.unwrap_or_else(default_clock);
         let rate_store = self
             .rate_store
@@ -498,15 +568,21 @@ impl UsagePlanLayerBuilder {
                     plan.id
                 )));
             }
-            let spec = |name: String, limit| LimitSpec::new(name, limit, self.max_keys);
+            let limiter = |name: String, limit| {
+                let spec = LimitSpec::new(name, limit, self.max_keys);
+                PlanLimiter {
+                    shared: rate_store.limiter(&spec, &clock),
+                    local: replicas.map(|n| local_limiter(&spec, n, &clock)),
+                }
+            };
             let throttle = match plan.throttle {
-                Some((rate, burst)) => Some(rate_store.limiter(
-                    &spec(format!("plan:{}", plan.id), Limit::new(rate, burst)?),
-                    &clock,
+                Some((rate, burst)) => Some(limiter(
+                    format!("plan:{}", plan.id),
+                    Limit::new(rate, burst)?,
                 )),
                 None => None,
             };
-            let mut methods: Vec<(RouteKey, Arc<dyn Limiter>)> = Vec::new();
+            let mut methods: Vec<(RouteKey, PlanLimiter)> = Vec::new();
             for (method, rate, burst) in &plan.methods {
                 let key = parse_method_key(method)?.ok_or_else(|| {
                     ConfigError::new("set a plan's default throttle with `throttle`, not `*/*`")
@@ -517,9 +593,10 @@ impl UsagePlanLayerBuilder {
                     )));
                 }
                 let limit = Limit::new(*rate, *burst)?;
-                let limiter =
-                    rate_store.limiter(&spec(format!("plan:{}:{key}", plan.id), limit), &clock);
-                methods.push((key, limiter));
+                methods.push((
+                    key.clone(),
+                    limiter(format!("plan:{}:{key}", plan.id), limit),
+                ));
             }
             if let Some(quota) = &plan.quota {
                 quota.validate()?;
@@ -594,6 +671,7 @@ impl UsagePlanLayerBuilder {
                 throttle_headers: self.throttle_headers,
                 responses: self.responses,
                 failure: self.failure,
+                local_quotas: replicas.map(|n| (n, MemoryQuotaStore::new())),
                 wall_high_water: AtomicU64::new(clock.unix_time().as_secs()),
                 clock,
             }),
@@ -717,7 +795,7 @@ pub struct UsagePlanConfig {
     /// Keys kept per throttle in memory. Default: 100,000.
     #[serde(default = "default_max_keys")]
     pub max_keys: usize,
-    /// `OPEN` or `CLOSED`. Default: `OPEN`.
+    /// `OPEN`, `CLOSED` or `{"LOCAL": {"replicas": N}}`. Default: `OPEN`.
     #[serde(default)]
     pub failure_policy: FailurePolicy,
 }

@@ -102,8 +102,8 @@ mod service;
 use serde::Serialize;
 
 pub use layer::{
-    ApiKeyConfig, ApiKeySource, MAX_REPORT_DAYS, Plan, PlanConfig, RouteSettings, UsagePlanConfig,
-    UsagePlanLayer, UsagePlanLayerBuilder, UsageReport,
+    ApiKeyConfig, ApiKeySource, MAX_REPORT_DAYS, MAX_REPORT_PAGE, Plan, PlanConfig, RouteSettings,
+    UsagePlanConfig, UsagePlanLayer, UsagePlanLayerBuilder, UsageReport,
 };
 pub use quota::{Day, QuotaPeriod, QuotaSettings};
 pub use service::UsagePlan;

@@ -18,7 +18,7 @@ use crate::identity::{AuthorizerContext, RequestId};
 use crate::problem::{GatewayResponseType, Rejection};
 use crate::route::RouteMatch;
 use crate::store::{
-    BucketKey, Decision, FailurePolicy, MeterOutcome, MeterRequest, QuotaCheck, StoreError,
+    BucketKey, Decision, FailurePolicy, Limiter, MeterOutcome, MeterRequest, QuotaCheck, StoreError,
 };
 use crate::throttle::bucket::ceil_secs;
 use crate::throttle::{
@@ -57,6 +57,8 @@ struct Metered {
     throttle: Option<Limit>,
     quota: Option<QuotaCheck>,
     now: Duration,
+    /// With [`FailurePolicy::Local`]: the key and its in-memory bucket.
+    local: Option<(BucketKey, Option<Arc<dyn Limiter>>)>,
 }
 
 type Settled = Result<Option<Budget>, Box<(Rejection, UsagePlanRejection)>>;
@@ -71,6 +73,15 @@ fn invalid_key(kind: UsagePlanRejectionKind) -> (Rejection, UsagePlanRejection) 
             retry_after: None,
         },
     )
+}
+
+/// A quota limit split among `replicas` processes: rounded down, at least 1
+/// unless it is 0.
+fn share(limit: u64, replicas: u32) -> u64 {
+    if limit == 0 {
+        return 0;
+    }
+    (limit / u64::from(replicas.max(1))).max(1)
 }
 
 fn seconds_to(end: crate::usage_plan::Day, now: Duration) -> Duration {
@@ -104,7 +115,34 @@ impl Metered {
 }
 
 impl Shared {
+    /// Meters the request with this process's share of the limits, for
+    /// [`FailurePolicy::Local`] when the store failed.
+    fn meter_locally(&self, metered: &Metered, error: &StoreError) -> Option<MeterOutcome> {
+        let ((replicas, quotas), (bucket, limiter)) =
+            (self.local_quotas.as_ref()?, metered.local.as_ref()?);
+        tracing::warn!(%error, "Usage Plan store failed; deciding locally");
+        let BucketKey::Text(key_id) = bucket else {
+            return None;
+        };
+        let quota = metered.quota.map(|quota| QuotaCheck {
+            limit: share(quota.limit, *replicas),
+            ..quota
+        });
+        let request = MeterRequest {
+            key_id,
+            throttle: limiter.as_ref().map(|l| (l.as_ref(), bucket)),
+            quota,
+        };
+        quotas.meter_now(&request).ok()
+    }
+
     fn settle(&self, outcome: Result<MeterOutcome, StoreError>, metered: &Metered) -> Settled {
+        let outcome = match outcome {
+            Err(error) if metered.local.is_some() => {
+                self.meter_locally(metered, &error).ok_or(error)
+            }
+            outcome => outcome,
+        };
         match outcome {
             Ok(MeterOutcome::Admitted { throttle, quota }) => {
                 let mut policies = FieldList::new();
@@ -174,7 +212,8 @@ impl Shared {
                 )))
             }
             Err(error) => match self.failure {
-                FailurePolicy::Open => {
+                // `Local` decides above; should that fail, admit.
+                FailurePolicy::Open | FailurePolicy::Local { .. } => {
                     tracing::warn!(%error, "Usage Plan check failed due to an internal error; admitting (fail open)");
                     Ok(None)
                 }
@@ -264,21 +303,25 @@ where
             }
         };
         let limiter = plan.limiter(route.as_ref());
+        let bucket = BucketKey::Text(key.shared_id());
         let (quota, now) = if plan.quota.is_some() {
             let (day, now) = shared.today();
             (shared.quota_check(plan, day), now)
         } else {
             (None, Duration::ZERO)
         };
-        let bucket = BucketKey::Text(key.shared_id());
         let metered = Metered {
-            throttle: limiter.map(|l| l.spec().limit()),
+            throttle: limiter.map(|l| l.shared.spec().limit()),
             quota,
             now,
+            local: shared
+                .local_quotas
+                .is_some()
+                .then(|| (bucket.clone(), limiter.and_then(|l| l.local.clone()))),
         };
         let meter = MeterRequest {
             key_id: key.id(),
-            throttle: limiter.map(|l| (l.as_ref(), &bucket)),
+            throttle: limiter.map(|l| (l.shared.as_ref(), &bucket)),
             quota,
         };
         let identity = key.identity(&plan.id);
