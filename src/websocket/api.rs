@@ -339,6 +339,15 @@ impl WebSocketApiBuilder {
         self
     }
 
+    /// How much one read from the socket may take in. tungstenite zeroes
+    /// this much memory on every read attempt (even one that finds nothing),
+    /// so a large buffer costs CPU on every wake-up of every connection.
+    /// Default: 8 KiB (tungstenite's own default is 128 KiB).
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.limits.read_buffer_size = bytes;
+        self
+    }
+
     /// The clock for timestamps, activity and the frame-rate bucket.
     /// Default: tokio's clock. Timeouts run on tokio timers.
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
@@ -376,9 +385,12 @@ impl WebSocketApiBuilder {
                 "WebSocket idle_timeout, max_lifetime and integration_timeout must be positive",
             ));
         }
-        if limits.max_message_size == 0 || limits.max_frame_size == 0 {
+        if limits.max_message_size == 0
+            || limits.max_frame_size == 0
+            || limits.read_buffer_size == 0
+        {
             return Err(ConfigError::new(
-                "WebSocket max_message_size and max_frame_size must be positive",
+                "WebSocket max_message_size, max_frame_size and read_buffer_size must be positive",
             ));
         }
         let connect = self.routes.remove("$connect");
@@ -538,7 +550,8 @@ async fn handshake(State(api): State<WebSocketApi>, request: Request<Body>) -> R
 
     let mut upgrade = upgrade
         .max_message_size(inner.limits.max_message_size)
-        .max_frame_size(inner.limits.max_frame_size);
+        .max_frame_size(inner.limits.max_frame_size)
+        .read_buffer_size(inner.limits.read_buffer_size);
     if let Some(connect) = &inner.connect {
         let mut context = base.clone();
         context.route_key = Some("$connect".to_owned());

@@ -32,6 +32,7 @@ pub(crate) struct Limits {
     pub(crate) integration_timeout: Duration,
     pub(crate) outbound_queue: usize,
     pub(crate) max_in_flight: usize,
+    pub(crate) read_buffer_size: usize,
 }
 
 /// Default idle timeout: 10 minutes.
@@ -40,6 +41,8 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(7200);
 /// Default maximum message size: 128 KiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 128 * 1024;
+/// Default read buffer per connection: 8 KiB.
+pub const DEFAULT_READ_BUFFER_SIZE: usize = 8 * 1024;
 /// Default maximum frame size: 32 KiB.
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 32 * 1024;
 
@@ -55,6 +58,7 @@ impl Default for Limits {
             integration_timeout: crate::integration::DEFAULT_TIMEOUT,
             outbound_queue: 256,
             max_in_flight: 16,
+            read_buffer_size: DEFAULT_READ_BUFFER_SIZE,
         }
     }
 }

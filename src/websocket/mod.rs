@@ -113,6 +113,7 @@ pub use hub::{Connections, PushError};
 pub use integration::{HandleEvent, HandlerFuture, RouteIntegration};
 pub use limits::{
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_READ_BUFFER_SIZE,
 };
 pub use management::GONE_PROBLEM_TYPE;
 pub use registry::{
