@@ -11,24 +11,25 @@ use std::cell::RefCell;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use apigw::events::websocket;
 use apigw::integration::InvokeError;
-use apigw::websocket::{DEFAULT_READ_BUFFER_SIZE, RouteIntegration, WebSocketApi};
+use apigw::websocket::{Connections, DEFAULT_READ_BUFFER_SIZE, RouteIntegration, WebSocketApi};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::ws::{Message as AxumMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message as AxumMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::routing::get;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
 use tokio::io::DuplexStream;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{WebSocketStream, client_async_with_config, connect_async};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, client_async_with_config, connect_async};
 use tower::ServiceExt;
 
 const MESSAGE: &str = r#"{"action":"echo","data":"hello, world"}"#;
@@ -93,6 +94,34 @@ async fn serve_tcp(app: Router) -> SocketAddr {
     addr
 }
 
+type TcpClient = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+fn tcp_client(runtime: &Runtime, app: Router) -> TcpClient {
+    runtime.block_on(async {
+        let addr = serve_tcp(app).await;
+        let (mut client, _) = connect_async(format!("ws://{addr}/")).await.unwrap();
+        // Both answer the same message with the same message.
+        client.send(Message::text(MESSAGE)).await.unwrap();
+        let answer = client.next().await.unwrap().unwrap();
+        assert_eq!(answer.into_text().unwrap().as_str(), MESSAGE);
+        client
+    })
+}
+
+/// `iters` round trips; client and server run on `runtime`'s one thread,
+/// so everything both do is inside this call (callgrind counts it whole).
+#[inline(never)]
+fn measured_round_trips(runtime: &Runtime, client: &mut TcpClient, iters: u64) -> Duration {
+    runtime.block_on(async {
+        let started = tokio::time::Instant::now();
+        for _ in 0..iters {
+            client.send(Message::text(MESSAGE)).await.unwrap();
+            client.next().await.unwrap().unwrap();
+        }
+        started.elapsed()
+    })
+}
+
 fn round_trips(c: &mut Criterion) {
     let runtime = runtime();
     let mut group = c.benchmark_group("websocket/round_trip");
@@ -100,28 +129,9 @@ fn round_trips(c: &mut Criterion) {
         ("bare_axum_echo", bare_echo_router()),
         ("apigw_routed", api().router()),
     ] {
-        let client = runtime.block_on(async {
-            let addr = serve_tcp(app).await;
-            let (mut client, _) = connect_async(format!("ws://{addr}/")).await.unwrap();
-            // Both answer the same message with the same message.
-            client.send(Message::text(MESSAGE)).await.unwrap();
-            let answer = client.next().await.unwrap().unwrap();
-            assert_eq!(answer.into_text().unwrap().as_str(), MESSAGE);
-            client
-        });
-        let client = RefCell::new(client);
+        let client = RefCell::new(tcp_client(&runtime, app));
         group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let mut client = client.borrow_mut();
-                runtime.block_on(async {
-                    let started = tokio::time::Instant::now();
-                    for _ in 0..iters {
-                        client.send(Message::text(MESSAGE)).await.unwrap();
-                        client.next().await.unwrap().unwrap();
-                    }
-                    started.elapsed()
-                })
-            });
+            b.iter_custom(|iters| measured_round_trips(&runtime, &mut client.borrow_mut(), iters));
         });
     }
     group.finish();
@@ -190,62 +200,126 @@ async fn receive_all(clients: &mut [DuplexClient]) {
     }
 }
 
+/// A way to push one message to every connection.
+enum Pusher {
+    Bare(Vec<mpsc::Sender<AxumMessage>>),
+    Apigw(Connections),
+}
+
+impl Pusher {
+    fn push(&self) {
+        match self {
+            Self::Bare(senders) => {
+                let text = Utf8Bytes::from_static("tick");
+                for tx in senders {
+                    tx.try_send(AxumMessage::Text(text.clone())).unwrap();
+                }
+            }
+            Self::Apigw(connections) => {
+                assert_eq!(connections.broadcast_text("tick"), connections.len());
+            }
+        }
+    }
+}
+
+fn fan_out_setup(runtime: &Runtime, apigw: bool, n: usize) -> (Pusher, Vec<DuplexClient>) {
+    let senders = Arc::new(Mutex::new(Vec::new()));
+    let api = api();
+    let app = if apigw {
+        api.router()
+    } else {
+        bare_fan_out_router(senders.clone())
+    };
+    let clients = runtime.block_on(async {
+        let mut clients = Vec::with_capacity(n);
+        for _ in 0..n {
+            clients.push(connect_duplex(app.clone()).await);
+        }
+        clients
+    });
+    let pusher = if apigw {
+        assert_eq!(api.connections().len(), n);
+        Pusher::Apigw(api.connections())
+    } else {
+        let senders = senders.lock().unwrap().clone();
+        assert_eq!(senders.len(), n);
+        Pusher::Bare(senders)
+    };
+    (pusher, clients)
+}
+
+/// `iters` pushes of one message to every connection, each received by
+/// every client.
+#[inline(never)]
+fn measured_fan_out(
+    runtime: &Runtime,
+    pusher: &Pusher,
+    clients: &mut [DuplexClient],
+    iters: u64,
+) -> Duration {
+    runtime.block_on(async {
+        let started = tokio::time::Instant::now();
+        for _ in 0..iters {
+            pusher.push();
+            receive_all(clients).await;
+        }
+        started.elapsed()
+    })
+}
+
 fn fan_out(c: &mut Criterion) {
     let runtime = runtime();
     let mut group = c.benchmark_group("websocket/fan_out_10k");
     group.sample_size(10);
-
-    let senders = Arc::new(Mutex::new(Vec::new()));
-    let bare = bare_fan_out_router(senders.clone());
-    let mut bare_clients = runtime.block_on(async {
-        let mut clients = Vec::with_capacity(FAN_OUT);
-        for _ in 0..FAN_OUT {
-            clients.push(connect_duplex(bare.clone()).await);
-        }
-        clients
-    });
-    let senders = senders.lock().unwrap().clone();
-    assert_eq!(senders.len(), FAN_OUT);
-    group.bench_function("bare_axum_channels", |b| {
-        b.iter_custom(|iters| {
-            runtime.block_on(async {
-                let started = tokio::time::Instant::now();
-                for _ in 0..iters {
-                    let text = axum::extract::ws::Utf8Bytes::from_static("tick");
-                    for tx in &senders {
-                        tx.try_send(AxumMessage::Text(text.clone())).unwrap();
-                    }
-                    receive_all(&mut bare_clients).await;
-                }
-                started.elapsed()
-            })
+    for (name, apigw) in [("bare_axum_channels", false), ("apigw_broadcast", true)] {
+        let (pusher, mut clients) = fan_out_setup(&runtime, apigw, FAN_OUT);
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| measured_fan_out(&runtime, &pusher, &mut clients, iters));
         });
-    });
-
-    let api = api();
-    let connections = api.connections();
-    let mut clients = runtime.block_on(async {
-        let mut clients = Vec::with_capacity(FAN_OUT);
-        for _ in 0..FAN_OUT {
-            clients.push(connect_duplex(api.router()).await);
-        }
-        clients
-    });
-    assert_eq!(connections.len(), FAN_OUT);
-    group.bench_function("apigw_broadcast", |b| {
-        b.iter_custom(|iters| {
-            runtime.block_on(async {
-                let started = tokio::time::Instant::now();
-                for _ in 0..iters {
-                    assert_eq!(connections.broadcast_text("tick"), FAN_OUT);
-                    receive_all(&mut clients).await;
-                }
-                started.elapsed()
-            })
-        });
-    });
+    }
     group.finish();
 }
 
 criterion_group!(benches, round_trips, fan_out);
-criterion_main!(benches);
+
+/// `APIGW_WS_CALLGRIND={echo|routed|fan_out_bare|fan_out_apigw}` runs
+/// `APIGW_WS_ITERS` iterations (default 1000) of one case and exits, for
+/// `valgrind --tool=callgrind --toggle-collect='*measured_*'`; the fan-out
+/// cases use `APIGW_WS_CONNECTIONS` connections (default 10,000).
+fn callgrind(case: &str) {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let iters = env("APIGW_WS_ITERS", 1000);
+    let connections = usize::try_from(env("APIGW_WS_CONNECTIONS", FAN_OUT as u64)).unwrap();
+    let runtime = runtime();
+    match case {
+        "echo" | "routed" => {
+            let app = if case == "echo" {
+                bare_echo_router()
+            } else {
+                api().router()
+            };
+            let mut client = tcp_client(&runtime, app);
+            measured_round_trips(&runtime, &mut client, iters);
+        }
+        "fan_out_bare" | "fan_out_apigw" => {
+            let (pusher, mut clients) =
+                fan_out_setup(&runtime, case == "fan_out_apigw", connections);
+            measured_fan_out(&runtime, &pusher, &mut clients, iters);
+        }
+        other => panic!("unknown case {other}"),
+    }
+}
+
+fn main() {
+    if let Ok(case) = std::env::var("APIGW_WS_CALLGRIND") {
+        callgrind(&case);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -118,6 +118,9 @@ impl Session {
         if *shutdown.borrow_and_update() {
             return close_with(socket, close::GOING_AWAY, "Going away").await;
         }
+        // Kept across iterations: registering with the watch on every
+        // wake-up would cost each connection a lock per message.
+        let mut shutdown = std::pin::pin!(shutdown.changed());
         let lifetime_end = self.state.connected_mono + limits.max_lifetime;
         let mut timer = Box::pin(tokio::time::sleep(
             self.next_deadline(self.inner.clock.now(), lifetime_end),
@@ -163,7 +166,23 @@ impl Session {
                                 return Ended::new(close::ABNORMAL, "Connection lost");
                             }
                         }
-                        Dispatch::Call(call) => in_flight.push(call),
+                        Dispatch::Call(mut call) => {
+                            // Most in-process handlers answer at once: skip
+                            // the queue of calls in flight for them.
+                            let ready = std::future::poll_fn(|cx| {
+                                std::task::Poll::Ready(call.as_mut().poll(cx))
+                            })
+                            .await;
+                            match ready {
+                                std::task::Poll::Ready(Some(message)) => {
+                                    if socket.send(message).await.is_err() {
+                                        return Ended::new(close::ABNORMAL, "Connection lost");
+                                    }
+                                }
+                                std::task::Poll::Ready(None) => {}
+                                std::task::Poll::Pending => in_flight.push(call),
+                            }
+                        }
                     }
                 }
                 Some(answer) = in_flight.next(), if !in_flight.is_empty() => {
@@ -193,7 +212,7 @@ impl Session {
                     }
                     timer = Box::pin(tokio::time::sleep(self.next_deadline(now, lifetime_end)));
                 }
-                _ = shutdown.changed() => {
+                _ = &mut shutdown => {
                     return close_with(socket, close::GOING_AWAY, "Going away").await;
                 }
             }
@@ -247,38 +266,42 @@ impl Session {
         };
         let call: HandlerFuture = integration.call(event);
         let two_way = integration.is_two_way();
-        let timeout = self.inner.limits.integration_timeout;
+        let deadline = tokio::time::Instant::now() + self.inner.limits.integration_timeout;
         let connection_id = self.state.id.clone();
         Dispatch::Call(Box::pin(async move {
-            match tokio::time::timeout(timeout, call).await {
-                Ok(Ok(answer)) => {
+            let answer = match tokio::time::timeout_at(deadline, call).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    return Some(error_text(
+                        "Endpoint request timed out",
+                        &connection_id,
+                        &request_id,
+                    ));
+                }
+            };
+            match answer {
+                Ok(answer) => {
                     let body = answer.body.filter(|_| two_way)?;
-                    if answer.is_base64_encoded {
-                        match base64::engine::general_purpose::STANDARD.decode(body.as_bytes()) {
-                            Ok(data) => Some(Message::Binary(data.into())),
-                            Err(_) => Some(Message::Text(Utf8Bytes::from(error_frame(
-                                "Internal server error",
-                                &connection_id,
-                                &request_id,
-                            )))),
-                        }
-                    } else {
-                        Some(Message::Text(Utf8Bytes::from(body)))
+                    if !answer.is_base64_encoded {
+                        return Some(Message::Text(Utf8Bytes::from(body)));
+                    }
+                    match base64::engine::general_purpose::STANDARD.decode(body.as_bytes()) {
+                        Ok(data) => Some(Message::Binary(data.into())),
+                        Err(_) => Some(error_text(
+                            "Internal server error",
+                            &connection_id,
+                            &request_id,
+                        )),
                     }
                 }
-                Ok(Err(error)) => {
+                Err(error) => {
                     tracing::error!(%error, "a WebSocket route integration failed");
-                    Some(Message::Text(Utf8Bytes::from(error_frame(
+                    Some(error_text(
                         "Internal server error",
                         &connection_id,
                         &request_id,
-                    ))))
+                    ))
                 }
-                Err(_) => Some(Message::Text(Utf8Bytes::from(error_frame(
-                    "Endpoint request timed out",
-                    &connection_id,
-                    &request_id,
-                )))),
             }
         }))
     }
@@ -290,6 +313,14 @@ impl Session {
             request_id,
         )))
     }
+}
+
+fn error_text(message: &str, connection_id: &str, request_id: &str) -> Message {
+    Message::Text(Utf8Bytes::from(error_frame(
+        message,
+        connection_id,
+        request_id,
+    )))
 }
 
 async fn close_with(socket: &mut WebSocket, code: u16, reason: &'static str) -> Ended {
