@@ -269,15 +269,9 @@ impl Session {
         let deadline = tokio::time::Instant::now() + self.inner.limits.integration_timeout;
         let connection_id = self.state.id.clone();
         Dispatch::Call(Box::pin(async move {
-            let answer = match tokio::time::timeout_at(deadline, call).await {
-                Ok(answer) => answer,
-                Err(_) => {
-                    return Some(error_text(
-                        "Endpoint request timed out",
-                        &connection_id,
-                        &request_id,
-                    ));
-                }
+            let Ok(answer) = tokio::time::timeout_at(deadline, call).await else {
+                let text = error_text("Endpoint request timed out", &connection_id, &request_id);
+                return Some(text);
             };
             match answer {
                 Ok(answer) => {
