@@ -1468,3 +1468,48 @@ async fn head_under_an_axum_route_is_answered_from_the_get_entry() {
     assert_eq!(head.headers()["x-cache"], "Hit");
     assert_eq!(head.headers()["content-length"], "8");
 }
+
+// ---- futures polled after completion -------------------------------------
+
+/// Polls `future` once with a no-op waker.
+fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+    Pin::new(future).poll(&mut Context::from_waker(std::task::Waker::noop()))
+}
+
+#[tokio::test]
+async fn a_completed_response_future_is_pending_not_a_500_nor_a_panic() {
+    // `std::future::Ready` panics when polled twice, so a second poll of the
+    // backend's future would panic the server.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let backend = service_fn(move |_: Req| {
+        counter.fetch_add(1, SeqCst);
+        std::future::ready(Ok::<_, Infallible>(ok("fresh")))
+    });
+    let mut service = layer(ResponseCacheLayer::builder()).layer(backend);
+
+    // A miss: the backend's future completes once, then the future is fused.
+    let mut miss = Box::pin(service.call(get("/fused")));
+    let Poll::Ready(Ok(response)) = poll_once(&mut miss) else {
+        panic!("a miss over a ready backend completes at once");
+    };
+    assert_eq!(response.headers()["x-cache"], "Miss");
+    assert!(miss.is_terminated());
+    assert!(poll_once(&mut miss).is_pending());
+    assert!(poll_once(&mut miss).is_pending());
+    assert_eq!(
+        response.into_body().collect().await.unwrap().to_bytes(),
+        "fresh"
+    );
+
+    // A hit: ready at once, then pending — not a made-up 500.
+    let mut hit = Box::pin(service.call(get("/fused")));
+    let Poll::Ready(Ok(response)) = poll_once(&mut hit) else {
+        panic!("a hit completes at once");
+    };
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-cache"], "Hit");
+    assert!(hit.is_terminated());
+    assert!(poll_once(&mut hit).is_pending());
+    assert_eq!(calls.load(SeqCst), 1);
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::header::{AGE, AUTHORIZATION, CONTENT_LENGTH, TRANSFER_ENCODING, WARNING};
 use http::request::Parts;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
 use tower_service::Service;
@@ -539,6 +539,11 @@ pin_project! {
     /// The response future of [`ResponseCache`]: a hit or a rejection ready at
     /// once, the backend's future on a miss, or a wait for a concurrent miss
     /// of the same key.
+    ///
+    /// Polled again after it has returned `Ready`, it returns
+    /// `Poll::Pending` for ever (as `futures`' `Fuse` does) and never polls
+    /// the backend's future again; [`is_terminated`](Self::is_terminated)
+    /// says when it has completed.
     pub struct ResponseFuture<F, B, E> {
         #[pin]
         kind: Kind<F, B, E>,
@@ -547,16 +552,29 @@ pin_project! {
 
 pin_project! {
     #[project = KindProj]
+    #[project_replace = KindReplace]
     enum Kind<F, B, E> {
         Ready { response: Option<Response<GatewayBody<CacheBody<B>>>> },
         Fetch { #[pin] future: F, miss: Option<Miss> },
         Wait { future: BoxResponseFuture<B, E> },
+        Done,
+    }
+}
+
+impl<F, B, E> ResponseFuture<F, B, E> {
+    /// Whether the future has returned its response (`futures`'
+    /// `FusedFuture::is_terminated`).
+    #[must_use]
+    pub fn is_terminated(&self) -> bool {
+        matches!(self.kind, Kind::Done)
     }
 }
 
 impl<F, B, E> fmt::Debug for ResponseFuture<F, B, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+        f.debug_struct("ResponseFuture")
+            .field("terminated", &self.is_terminated())
+            .finish_non_exhaustive()
     }
 }
 
@@ -568,22 +586,26 @@ where
     type Output = Result<Response<GatewayBody<CacheBody<B>>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Ready { response } => Poll::Ready(Ok(response.take().unwrap_or_else(|| {
-                tracing::error!("response cache: ResponseFuture polled after completion");
-                let mut response = Response::new(GatewayBody::empty());
-                *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                response
-            }))),
+        let mut kind = self.project().kind;
+        let output = match kind.as_mut().project() {
+            KindProj::Ready { response } => match response.take() {
+                Some(response) => Ok(response),
+                None => return Poll::Pending,
+            },
             KindProj::Fetch { future, miss } => {
-                let response = std::task::ready!(future.poll(cx))?;
-                Poll::Ready(Ok(match miss.take() {
+                std::task::ready!(future.poll(cx)).map(|response| match miss.take() {
                     Some(miss) => miss.respond(response),
                     None => response.map(|body| GatewayBody::new(CacheBody::pass(body))),
-                }))
+                })
             }
-            KindProj::Wait { future } => future.as_mut().poll(cx),
-        }
+            KindProj::Wait { future } => std::task::ready!(future.as_mut().poll(cx)),
+            KindProj::Done => {
+                tracing::warn!("response cache: ResponseFuture polled after completion");
+                return Poll::Pending;
+            }
+        };
+        kind.project_replace(Kind::Done);
+        Poll::Ready(output)
     }
 }
 
