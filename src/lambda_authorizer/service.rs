@@ -17,7 +17,7 @@ use tower_service::Service;
 use super::authorize::{Authorize, AuthorizeError, AuthorizerResponse, ResponseKind};
 use super::cache::{CacheKey, Decision, Joined, Outcome, ResultCache, Verdict};
 use super::convert::{self, EventInput};
-use super::error::LambdaAuthorizerRejection;
+use super::error::{LambdaAuthorizerRejection, MAX_METHOD_ARN_LEN};
 use super::identity_source::{ContextVariable, Environment, IdentitySource};
 use super::policy::{CompiledPolicy, PolicyDecision};
 use crate::body::GatewayBody;
@@ -90,6 +90,16 @@ impl Settings {
             account_id: &self.account_id,
             stage_variables: &self.stage_variables,
         }
+    }
+
+    /// The length of [`method_arn`](Self::method_arn), without building it.
+    fn method_arn_len(&self, parts: &Parts, stage: &str) -> usize {
+        let path = parts.uri.path();
+        self.arn_prefix.len()
+            + stage.len()
+            + parts.method.as_str().len()
+            + path.strip_prefix('/').unwrap_or(path).len()
+            + 2
     }
 
     fn method_arn(&self, parts: &Parts, stage: &str) -> String {
@@ -231,8 +241,11 @@ impl<A: Authorize> Shared<A> {
         route: Option<&RouteMatch>,
     ) -> Result<Vec<u8>, LambdaAuthorizerRejection> {
         let settings = &self.settings;
-        let required = settings.caching() || settings.flavor.always_requires_sources();
         let env = settings.env(route);
+        if settings.method_arn_len(parts, env.stage) > MAX_METHOD_ARN_LEN {
+            return Err(LambdaAuthorizerRejection::MethodArnTooLong);
+        }
+        let required = settings.caching() || settings.flavor.always_requires_sources();
         let mut key = Vec::with_capacity(64);
         for source in &settings.sources {
             match source.resolve(parts, route, &env) {
