@@ -541,6 +541,63 @@ async fn c3_vary_is_honoured() {
 }
 
 #[tokio::test]
+async fn c3_vary_keeps_several_variants_per_key_up_to_the_bound() {
+    let (backend, calls) = backend(|request: &Req, n| {
+        let accept = request
+            .headers()
+            .get("accept")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        with_header(ok(format!("as {accept} #{n}")), "vary", "Accept")
+    });
+    let cache = layer(ResponseCacheLayer::builder().max_variants(2));
+    let service = cache.clone().layer(backend);
+    let accepting = |value: &'static str| {
+        let mut request = get("/doc");
+        request
+            .headers_mut()
+            .insert("accept", value.parse().unwrap());
+        request
+    };
+    // Two variants of one key live side by side.
+    send(&service, accepting("application/json")).await;
+    send(&service, accepting("text/html")).await;
+    for (accept, body) in [
+        ("application/json", "as application/json #1"),
+        ("text/html", "as text/html #2"),
+    ] {
+        let hit = send(&service, accepting(accept)).await;
+        assert_eq!(
+            (hit.x_cache(), &hit.body[..]),
+            (Some("Hit"), body.as_bytes())
+        );
+    }
+    assert_eq!(calls.load(SeqCst), 2);
+    assert_eq!(cache.stats().entries, 2);
+    // A third pushes out the oldest; the newer two stay.
+    send(&service, accepting("text/plain")).await;
+    assert_eq!(
+        send(&service, accepting("text/plain")).await.x_cache(),
+        Some("Hit")
+    );
+    assert_eq!(
+        send(&service, accepting("text/html")).await.x_cache(),
+        Some("Hit")
+    );
+    let refetched = send(&service, accepting("application/json")).await;
+    assert_eq!(refetched.x_cache(), Some("Miss"));
+    assert_eq!(refetched.body, "as application/json #4");
+    assert_eq!(calls.load(SeqCst), 4);
+    assert_eq!(cache.stats().entries, 2);
+    assert!(
+        ResponseCacheLayer::builder()
+            .max_variants(0)
+            .build()
+            .is_err()
+    );
+}
+
+#[tokio::test]
 async fn c3_vary_star_is_never_stored() {
     let (backend, calls) = backend(|_, n| with_header(ok(format!("call {n}")), "vary", "*"));
     let service = layer(ResponseCacheLayer::builder().aws_parity()).layer(backend);

@@ -115,8 +115,11 @@ impl Recorder {
         let mut entry = self.entry;
         entry.weight = weight(&entry, body.len());
         entry.body = body;
+        let stored_at = entry.stored_at;
         let entry = Arc::new(entry);
-        self.shared.store.insert(self.key, Arc::clone(&entry));
+        self.shared
+            .store
+            .insert(self.key, Arc::clone(&entry), stored_at);
         if let Some(flight) = self.flight.take() {
             flight.complete(Outcome::Stored(entry));
         }

@@ -54,10 +54,16 @@
 //!   [`ignore_backend_cache_control`](ResponseCacheLayerBuilder::ignore_backend_cache_control)
 //!   ignores `Cache-Control` as API Gateway does — **unsafe**, for parity
 //!   only; `Set-Cookie` and `Vary: *` are still refused.
-//! * **`Vary`.** The request's values of the nominated headers are kept with
-//!   the entry; a request that differs in any of them (absent matches only
-//!   absent) is a miss, and its response replaces the entry. One variant per
-//!   key is kept.
+//! * **`Vary`.** As in HTTP caches, a key keeps several variants: each
+//!   stored response remembers the request's values of the headers its
+//!   `Vary` nominates, and a lookup serves the variant whose values the
+//!   request matches (all of them, byte for byte; absent matches only
+//!   absent). A request matching none is a miss, and its response is added
+//!   beside the others, replacing only a variant with the same values. A key
+//!   keeps at most [`max_variants`](ResponseCacheLayerBuilder::max_variants)
+//!   (8) — storing one more drops the oldest — and all its variants weigh
+//!   against the capacity together. An operator's `Cache-Control: max-age=0`
+//!   refetch drops every variant of the key.
 //! * **Size.** Bodies over [`max_item_size`](ResponseCacheLayerBuilder::max_item_size)
 //!   (1 MiB, API Gateway's limit) are served and not stored. The backend's
 //!   body is never buffered ahead of the client: each frame is passed on as
@@ -175,9 +181,9 @@ mod store;
 pub use body::CacheBody;
 pub use cache_key::{CacheKey, CacheKeyParameter};
 pub use layer::{
-    AuthorizeInvalidation, DEFAULT_CAPACITY, DEFAULT_MAX_ITEM_SIZE, DEFAULT_TTL,
-    DEFAULT_WAIT_TIMEOUT, DenyInvalidation, MAX_TTL, ResponseCacheConfig, ResponseCacheLayer,
-    ResponseCacheLayerBuilder, RouteCacheConfig, RouteCacheSettings,
+    AuthorizeInvalidation, DEFAULT_CAPACITY, DEFAULT_MAX_ITEM_SIZE, DEFAULT_MAX_VARIANTS,
+    DEFAULT_TTL, DEFAULT_WAIT_TIMEOUT, DenyInvalidation, MAX_TTL, ResponseCacheConfig,
+    ResponseCacheLayer, ResponseCacheLayerBuilder, RouteCacheConfig, RouteCacheSettings,
     UnauthorizedCacheControlHeaderStrategy,
 };
 pub use service::{

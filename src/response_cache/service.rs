@@ -266,9 +266,7 @@ impl Shared {
         let now = self.clock.now();
         if refetch {
             self.store.invalidate(&key);
-        } else if let Some(entry) = self.store.get(&key, now)
-            && entry.vary.matches(&parts.headers)
-        {
+        } else if let Some(entry) = self.store.get(&key, &parts.headers, now) {
             Counters::bump(&self.store.counters.hits);
             let (response, body) = hit(&entry, now, head, warning);
             return Plan::Ready(response, body);
@@ -303,10 +301,7 @@ impl Shared {
         match self.flights.join(key) {
             Role::Lead(flight) => {
                 // Another fetch may have stored it since the lookup.
-                if !refetch
-                    && let Some(entry) = self.store.get(&key, now)
-                    && entry.vary.matches(&parts.headers)
-                {
+                if !refetch && let Some(entry) = self.store.get(&key, &parts.headers, now) {
                     flight.complete(Outcome::Stored(Arc::clone(&entry)));
                     Counters::bump(&self.store.counters.hits);
                     let (response, body) = hit(&entry, now, head, warning);
