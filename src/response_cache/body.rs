@@ -113,13 +113,13 @@ impl Recorder {
             None => std::mem::take(&mut self.buffer).freeze(),
         };
         let mut entry = self.entry;
-        entry.weight = weight(&entry, body.len());
+        entry.weight = weight(&entry, body.len() + self.key.len());
         entry.body = body;
         let stored_at = entry.stored_at;
         let entry = Arc::new(entry);
         self.shared
             .store
-            .insert(self.key, Arc::clone(&entry), stored_at);
+            .insert(self.key.clone(), Arc::clone(&entry), stored_at);
         if let Some(flight) = self.flight.take() {
             flight.complete(Outcome::Stored(entry));
         }

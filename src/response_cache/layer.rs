@@ -8,7 +8,7 @@ use http::{HeaderName, Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use tower_layer::Layer;
 
-use super::cache_key::{CacheKey, CacheKeyParameter, KeyHasher};
+use super::cache_key::{CacheKey, CacheKeyParameter};
 use super::policy::StatusSet;
 use super::service::{ResponseCache, Settings, Shared};
 use super::store::{CacheStats, EntryInfo, Flights, Store};
@@ -477,7 +477,6 @@ impl ResponseCacheLayerBuilder {
                     MAX_TTL + Duration::from_secs(60),
                 ),
                 flights: Arc::new(Flights::default()),
-                hasher: KeyHasher::default(),
                 clock: self.clock,
                 settings,
                 routes,

@@ -13,7 +13,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::body::{CacheBody, Recorder};
-use super::cache_key::{self, CacheKey, CacheKeyParameter, KeyHasher, KeySpec};
+use super::cache_key::{self, CacheKey, CacheKeyParameter, KeySpec};
 use super::layer::{AuthorizeInvalidation, UnauthorizedCacheControlHeaderStrategy};
 use super::policy::{self, StatusSet, Vary, VaryValues};
 use super::store::{Counters, Entry, EntryInfo, FlightGuard, Flights, Outcome, Role, Store};
@@ -113,7 +113,6 @@ impl Settings {
 pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) flights: Arc<Flights>,
-    pub(crate) hasher: KeyHasher,
     pub(crate) clock: SharedClock,
     pub(crate) settings: Settings,
     /// Per-route settings, already merged over the layer's.
@@ -162,9 +161,12 @@ enum Plan {
     Ready(Response<()>, Option<bytes::Bytes>),
     Reject(Rejection),
     /// Go to the backend.
-    Fetch(Miss),
+    Fetch(Box<Miss>),
     /// Wait for another request's fetch of the same key.
-    Wait(Miss, tokio::sync::watch::Receiver<super::store::Outcome>),
+    Wait(
+        Box<Miss>,
+        tokio::sync::watch::Receiver<super::store::Outcome>,
+    ),
 }
 
 /// A request that goes to the backend, and what storing its answer needs.
@@ -213,15 +215,21 @@ impl Shared {
     }
 
     fn key_of(&self, parts: &Parts, settings: &Settings, route: Option<&RouteMatch>) -> CacheKey {
-        self.hasher.key(
-            parts,
-            KeySpec {
-                method: lookup_method(&parts.method),
-                route,
-                parameters: &settings.parameters,
-                identity: self.identity_in_key,
-            },
-        )
+        CacheKey::of(parts, self.key_spec(parts, settings, route))
+    }
+
+    fn key_spec<'a>(
+        &self,
+        parts: &'a Parts,
+        settings: &'a Settings,
+        route: Option<&'a RouteMatch>,
+    ) -> KeySpec<'a> {
+        KeySpec {
+            method: lookup_method(&parts.method),
+            route,
+            parameters: &settings.parameters,
+            identity: self.identity_in_key,
+        }
     }
 
     fn plan(self: &Arc<Self>, parts: &mut Parts) -> Plan {
@@ -261,15 +269,27 @@ impl Shared {
                 }
             }
         }
-        let key = self.key_of(parts, settings, route.as_ref());
         let head = parts.method == Method::HEAD;
         let now = self.clock.now();
+        // A hit looks up the key's bytes in this thread's buffer: no
+        // allocation; only a miss makes an owned key.
+        let spec = self.key_spec(parts, settings, route.as_ref());
+        let looked_up = cache_key::with_key(parts, spec, |bytes| {
+            if !refetch && let Some(entry) = self.store.get(bytes, &parts.headers, now) {
+                return Ok(entry);
+            }
+            Err(CacheKey::from_bytes(bytes))
+        });
+        let key = match looked_up {
+            Ok(entry) => {
+                Counters::bump(&self.store.counters.hits);
+                let (response, body) = hit(&entry, now, head, warning);
+                return Plan::Ready(response, body);
+            }
+            Err(key) => key,
+        };
         if refetch {
             self.store.invalidate(&key);
-        } else if let Some(entry) = self.store.get(&key, &parts.headers, now) {
-            Counters::bump(&self.store.counters.hits);
-            let (response, body) = hit(&entry, now, head, warning);
-            return Plan::Ready(response, body);
         }
         if self.strip_unkeyed_headers {
             strip_unkeyed_headers(&mut parts.headers, &settings.keyed_headers);
@@ -278,9 +298,9 @@ impl Shared {
         // may answer from something the key does not see.
         let fat_get = method == Method::GET && has_body(&parts.headers);
         let store = !head && !fat_get;
-        let mut miss = Miss {
+        let mut miss = Box::new(Miss {
             shared: Arc::clone(self),
-            key,
+            key: key.clone(),
             flight: None,
             store,
             ttl: settings.ttl,
@@ -293,15 +313,16 @@ impl Shared {
                 HeaderMap::new()
             },
             warning,
-        };
+        });
         if !store {
             Counters::bump(&self.store.counters.misses);
             return Plan::Fetch(miss);
         }
-        match self.flights.join(key) {
+        match self.flights.join(key.clone()) {
             Role::Lead(flight) => {
                 // Another fetch may have stored it since the lookup.
-                if !refetch && let Some(entry) = self.store.get(&key, &parts.headers, now) {
+                if !refetch && let Some(entry) = self.store.get(key.as_bytes(), &parts.headers, now)
+                {
                     flight.complete(Outcome::Stored(Arc::clone(&entry)));
                     Counters::bump(&self.store.counters.hits);
                     let (response, body) = hit(&entry, now, head, warning);
@@ -550,7 +571,7 @@ pin_project! {
     #[project_replace = KindReplace]
     enum Kind<F, B, E> {
         Ready { response: Option<Response<GatewayBody<CacheBody<B>>>> },
-        Fetch { #[pin] future: F, miss: Option<Miss> },
+        Fetch { #[pin] future: F, miss: Option<Box<Miss>> },
         Wait { future: BoxResponseFuture<B, E> },
         Done,
     }
@@ -665,7 +686,7 @@ where
 async fn wait<S, ReqBody, ResBody>(
     mut inner: S,
     request: Request<ReqBody>,
-    mut miss: Miss,
+    mut miss: Box<Miss>,
     mut receiver: tokio::sync::watch::Receiver<Outcome>,
 ) -> Result<Response<GatewayBody<CacheBody<ResBody>>>, S::Error>
 where
@@ -691,7 +712,7 @@ where
             // Stored nothing we can use, or took too long: fetch for ourselves.
             Ok(Ok(_)) | Err(_) => break,
             // The leader was cancelled: the first waiter to get here leads.
-            Ok(Err(_closed)) => match shared.flights.join(miss.key) {
+            Ok(Err(_closed)) => match shared.flights.join(miss.key.clone()) {
                 Role::Lead(flight) => {
                     miss.flight = Some(flight);
                     break;

@@ -11,7 +11,7 @@ use moka::notification::RemovalCause;
 use moka::ops::compute::Op;
 use tokio::sync::watch;
 
-use super::cache_key::{CacheKey, PreHashed};
+use super::cache_key::CacheKey;
 use super::policy::VaryValues;
 use crate::route::RouteKey;
 
@@ -124,7 +124,7 @@ impl Variants {
 /// memory; entries are served by their own expiry from the layer's clock.
 #[derive(Clone)]
 pub(crate) struct Store {
-    cache: moka::sync::Cache<CacheKey, Arc<Variants>, PreHashed>,
+    cache: moka::sync::Cache<CacheKey, Arc<Variants>>,
     max_variants: usize,
     pub(crate) counters: Arc<Counters>,
 }
@@ -159,7 +159,7 @@ impl Store {
                         .fetch_add(variants.count(), Ordering::Relaxed);
                 }
             })
-            .build_with_hasher(PreHashed);
+            .build();
         Self {
             cache,
             max_variants,
@@ -169,12 +169,7 @@ impl Store {
 
     /// The fresh variant under `key` whose `Vary` values `request` matches,
     /// at `now`. An expired one is removed.
-    pub(crate) fn get(
-        &self,
-        key: &CacheKey,
-        request: &HeaderMap,
-        now: Instant,
-    ) -> Option<Arc<Entry>> {
+    pub(crate) fn get(&self, key: &[u8], request: &HeaderMap, now: Instant) -> Option<Arc<Entry>> {
         let variants = self.cache.get(key)?;
         let entry = variants
             .entries
@@ -185,25 +180,27 @@ impl Store {
         }
         let expired = Arc::clone(entry);
         drop(variants);
-        self.cache.entry(*key).and_compute_with(|current| {
-            let Some(current) = current else {
-                return Op::Nop;
-            };
-            let rest: Vec<Arc<Entry>> = current
-                .value()
-                .entries
-                .iter()
-                .filter(|entry| !Arc::ptr_eq(entry, &expired))
-                .cloned()
-                .collect();
-            if rest.len() == current.value().entries.len() {
-                Op::Nop
-            } else if rest.is_empty() {
-                Op::Remove
-            } else {
-                Op::Put(Variants::new(rest))
-            }
-        });
+        self.cache
+            .entry(CacheKey::from_bytes(key))
+            .and_compute_with(|current| {
+                let Some(current) = current else {
+                    return Op::Nop;
+                };
+                let rest: Vec<Arc<Entry>> = current
+                    .value()
+                    .entries
+                    .iter()
+                    .filter(|entry| !Arc::ptr_eq(entry, &expired))
+                    .cloned()
+                    .collect();
+                if rest.len() == current.value().entries.len() {
+                    Op::Nop
+                } else if rest.is_empty() {
+                    Op::Remove
+                } else {
+                    Op::Put(Variants::new(rest))
+                }
+            });
         Counters::bump(&self.counters.evictions);
         None
     }
@@ -313,7 +310,7 @@ impl Flights {
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = watch::channel(Outcome::Pending);
-        map.insert(key, (id, receiver));
+        map.insert(key.clone(), (id, receiver));
         Role::Lead(FlightGuard {
             flights: Arc::clone(self),
             key,
