@@ -26,7 +26,8 @@ pin_project! {
     pub struct CacheBody<B> {
         #[pin]
         inner: B,
-        recorder: Option<Recorder>,
+        // Boxed: a hit's body (no recorder) stays small to move.
+        recorder: Option<Box<Recorder>>,
     }
 }
 
@@ -42,7 +43,7 @@ impl<B> CacheBody<B> {
     pub(crate) fn record(inner: B, recorder: Recorder) -> Self {
         Self {
             inner,
-            recorder: Some(recorder),
+            recorder: Some(Box::new(recorder)),
         }
     }
 
