@@ -160,6 +160,9 @@ pub fn evaluate_policy(
 /// ```
 #[must_use]
 pub fn glob_match(pattern: &str, text: &str) -> bool {
+    if !pattern.contains('?') {
+        return star_match(pattern, text);
+    }
     let p = pattern.as_bytes();
     let t = text.as_bytes();
     let (mut pi, mut ti) = (0, 0);
@@ -188,6 +191,30 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     // `?` may have stepped past the end on malformed input; only an exact
     // end counts.
     ti == t.len() && p[pi.min(p.len())..].iter().all(|&b| b == b'*')
+}
+
+/// [`glob_match`] for a pattern with `*` but no `?`: the literal pieces
+/// between the stars, the first at the start, the last at the end, and each
+/// middle one at its leftmost place after the previous (leftmost is always
+/// right for `*`-only patterns). Substring search, no backtracking: linear
+/// in the text per piece.
+fn star_match(pattern: &str, text: &str) -> bool {
+    let mut pieces = pattern.split('*');
+    let first = pieces.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let Some(last) = pieces.next_back() else {
+        // No `*`: the whole text must be the pattern.
+        return rest.is_empty();
+    };
+    for piece in pieces.filter(|piece| !piece.is_empty()) {
+        match rest.find(piece) {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
 }
 
 /// The length of the UTF-8 character that starts with `first`.
@@ -222,9 +249,38 @@ mod tests {
     }
 
     #[test]
+    fn star_only_patterns_match_like_the_general_matcher() {
+        let cases = [
+            ("", ""),
+            ("", "a"),
+            ("abc", "abc"),
+            ("abc", "abcd"),
+            ("*", "x"),
+            ("a*", "a"),
+            ("*a", "ba"),
+            ("*a", "ab"),
+            ("a*a", "a"),
+            ("a*a", "aa"),
+            ("a**b*c", "axbyc"),
+            ("a*b*c", "acb"),
+            ("ab*ba", "aba"),
+            ("*/GET/*", "arn:x:api/prod/GET/pets/1"),
+            ("arn:*:api/prod/GET/pets", "arn:1:api/prod/GET/pets/1"),
+        ];
+        for (pattern, text) in cases {
+            // The general matcher, forced by a `?` that matches one
+            // character of a sentinel suffix.
+            let general = glob_match(&format!("{pattern}?"), &format!("{text}!"));
+            assert_eq!(star_match(pattern, text), general, "{pattern} vs {text}");
+        }
+    }
+
+    #[test]
     fn pathological_patterns_finish_quickly() {
         let text = "a".repeat(2000);
         let pattern = format!("{}b", "*a".repeat(200));
+        assert!(!glob_match(&pattern, &text));
+        let pattern = format!("{}?b", "*a".repeat(200));
         assert!(!glob_match(&pattern, &text));
     }
 
