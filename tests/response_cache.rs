@@ -1570,3 +1570,94 @@ async fn a_completed_response_future_is_pending_not_a_500_nor_a_panic() {
     assert!(poll_once(&mut hit).is_pending());
     assert_eq!(calls.load(SeqCst), 1);
 }
+
+// ---- metrics ---------------------------------------------------------------
+
+/// Hits, misses, stores and evictions reach the `metrics` facade under API
+/// Gateway's names, labelled by route and stage, and an outer
+/// `GatewayMetricsLayer` does not count the `X-Cache` header a second time.
+#[cfg(feature = "metrics")]
+#[test]
+fn hits_misses_stores_and_evictions_are_exported_once_through_the_metrics_facade() {
+    use apigw::metrics::GatewayMetricsLayer;
+    use apigw::route::MatchRouteLayer;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let (clock, shared_clock) = manual();
+    let (backend, calls) = numbered();
+    let table = RouteTable::builder()
+        .stage("prod")
+        .route("GET /orders/{id}", ())
+        .unwrap()
+        .build()
+        .unwrap();
+    let cache = layer(ResponseCacheLayer::builder().with_clock(shared_clock));
+    let service = tower::ServiceBuilder::new()
+        .layer(GatewayMetricsLayer::new())
+        .layer(MatchRouteLayer::new(table))
+        .layer(cache.clone())
+        .service(backend);
+    metrics::with_local_recorder(&recorder, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(async {
+                assert_eq!(
+                    send(&service, get("/orders/1")).await.x_cache(),
+                    Some("Miss")
+                );
+                assert_eq!(
+                    send(&service, get("/orders/1")).await.x_cache(),
+                    Some("Hit")
+                );
+                assert_eq!(
+                    send(&service, get("/orders/1")).await.x_cache(),
+                    Some("Hit")
+                );
+                // Expired: an eviction, then a miss and a store again.
+                clock.advance(Duration::from_secs(301));
+                assert_eq!(
+                    send(&service, get("/orders/1")).await.x_cache(),
+                    Some("Miss")
+                );
+            });
+    });
+    assert_eq!(calls.load(SeqCst), 2);
+    let counters: Vec<(String, Vec<(String, String)>, u64)> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter_map(|(key, _, _, value)| match value {
+            DebugValue::Counter(n) => Some((
+                key.key().name().to_owned(),
+                key.key()
+                    .labels()
+                    .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                    .collect(),
+                n,
+            )),
+            _ => None,
+        })
+        .collect();
+    let count = |name: &str| -> u64 {
+        counters
+            .iter()
+            .filter(|(n, _, _)| n == name)
+            .inspect(|(_, labels, _)| {
+                assert!(labels.contains(&("route".into(), "GET /orders/{id}".into())));
+                assert!(labels.contains(&("stage".into(), "prod".into())));
+            })
+            .map(|(_, _, n)| n)
+            .sum()
+    };
+    assert_eq!(count("CacheHitCount"), 2, "{counters:?}");
+    assert_eq!(count("CacheMissCount"), 2, "{counters:?}");
+    assert_eq!(count("CacheStoreCount"), 2, "{counters:?}");
+    assert_eq!(count("CacheEvictionCount"), 1, "{counters:?}");
+    assert_eq!(count("Count"), 4, "{counters:?}");
+    let stats = cache.stats();
+    assert_eq!((stats.hits, stats.misses, stats.stores), (2, 2, 2));
+}

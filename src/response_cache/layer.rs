@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tower_layer::Layer;
 
 use super::cache_key::{CacheKey, CacheKeyParameter};
+use super::export::Exporter;
 use super::policy::StatusSet;
 use super::service::{ResponseCache, Settings, Shared};
 use super::store::{CacheStats, EntryInfo, Flights, Store};
@@ -210,6 +211,7 @@ pub struct ResponseCacheLayerBuilder {
     routes: Option<RouteTable<RouteCacheSettings>>,
     capacity: u64,
     max_variants: usize,
+    metrics_prefix: String,
     max_item_size: usize,
     statuses: StatusSet,
     identity_in_key: bool,
@@ -234,6 +236,7 @@ impl Default for ResponseCacheLayerBuilder {
             routes: None,
             capacity: DEFAULT_CAPACITY,
             max_variants: DEFAULT_MAX_VARIANTS,
+            metrics_prefix: String::new(),
             max_item_size: DEFAULT_MAX_ITEM_SIZE,
             statuses: StatusSet::successful(),
             identity_in_key: true,
@@ -374,6 +377,15 @@ impl ResponseCacheLayerBuilder {
         self
     }
 
+    /// The prefix of the metric names the cache exports with the `metrics`
+    /// feature (`CacheHitCount`, …); give it the same as
+    /// [`GatewayMetricsLayerBuilder::prefix`](crate::metrics::GatewayMetricsLayerBuilder::prefix)
+    /// so both count into the same series. Default: none.
+    pub fn metrics_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.metrics_prefix = prefix.into();
+        self
+    }
+
     /// Whether the [`UNKEYED_HEADERS`](super::UNKEYED_HEADERS) are removed
     /// from requests whose response may be stored (keyed headers are kept).
     /// Default: `true`.
@@ -475,6 +487,7 @@ impl ResponseCacheLayerBuilder {
                     self.capacity,
                     self.max_variants,
                     MAX_TTL + Duration::from_secs(60),
+                    Exporter::new(&self.metrics_prefix),
                 ),
                 flights: Arc::new(Flights::default()),
                 clock: self.clock,

@@ -173,6 +173,7 @@
 
 mod body;
 mod cache_key;
+mod export;
 mod layer;
 mod policy;
 mod service;

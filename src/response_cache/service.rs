@@ -14,6 +14,7 @@ use tower_service::Service;
 
 use super::body::{CacheBody, Recorder};
 use super::cache_key::{self, CacheKey, CacheKeyParameter, KeySpec};
+use super::export::{Event, Labels};
 use super::layer::{AuthorizeInvalidation, UnauthorizedCacheControlHeaderStrategy};
 use super::policy::{self, StatusSet, Vary, VaryValues};
 use super::store::{Counters, Entry, EntryInfo, FlightGuard, Flights, Outcome, Role, Store};
@@ -180,11 +181,29 @@ pub(crate) struct Miss {
     method: Method,
     path: Arc<str>,
     route_key: Option<RouteKey>,
+    stage: Option<Arc<str>>,
     request_headers: HeaderMap,
     warning: bool,
 }
 
+impl Miss {
+    fn labels(&self) -> Labels<'_> {
+        (self.route_key.as_ref(), self.stage.as_ref())
+    }
+}
+
 impl Shared {
+    /// Counts a hit or a miss, and tells an outer
+    /// [`GatewayMetricsLayer`](crate::metrics::GatewayMetricsLayer) so it
+    /// does not count the response's `X-Cache` again.
+    fn count(&self, event: Event, labels: Labels<'_>, extensions: &http::Extensions) {
+        self.store.count(event, labels);
+        #[cfg(feature = "metrics")]
+        crate::observe::record(extensions, |observed| observed.cache_counted = true);
+        #[cfg(not(feature = "metrics"))]
+        let _ = extensions;
+    }
+
     /// The settings and route match for a request.
     pub(crate) fn settings_for(&self, parts: &Parts) -> (&Settings, Option<RouteMatch>) {
         if let Some(routes) = &self.routes {
@@ -280,9 +299,13 @@ impl Shared {
             }
             Err(CacheKey::from_bytes(bytes))
         });
+        let labels = (
+            route.as_ref().map(RouteMatch::route_key),
+            route.as_ref().map(RouteMatch::stage_shared),
+        );
         let key = match looked_up {
             Ok(entry) => {
-                Counters::bump(&self.store.counters.hits);
+                self.count(Event::Hit, labels, &parts.extensions);
                 let (response, body) = hit(&entry, now, head, warning);
                 return Plan::Ready(response, body);
             }
@@ -306,7 +329,8 @@ impl Shared {
             ttl: settings.ttl,
             method: method.clone(),
             path: Arc::from(parts.uri.path()),
-            route_key: route.map(|r| r.route_key().clone()),
+            route_key: labels.0.cloned(),
+            stage: labels.1.cloned(),
             request_headers: if store {
                 parts.headers.clone()
             } else {
@@ -315,7 +339,7 @@ impl Shared {
             warning,
         });
         if !store {
-            Counters::bump(&self.store.counters.misses);
+            self.count(Event::Miss, labels, &parts.extensions);
             return Plan::Fetch(miss);
         }
         match self.flights.join(key.clone()) {
@@ -324,16 +348,16 @@ impl Shared {
                 if !refetch && let Some(entry) = self.store.get(key.as_bytes(), &parts.headers, now)
                 {
                     flight.complete(Outcome::Stored(Arc::clone(&entry)));
-                    Counters::bump(&self.store.counters.hits);
+                    self.count(Event::Hit, labels, &parts.extensions);
                     let (response, body) = hit(&entry, now, head, warning);
                     return Plan::Ready(response, body);
                 }
-                Counters::bump(&self.store.counters.misses);
+                self.count(Event::Miss, labels, &parts.extensions);
                 miss.flight = Some(flight);
                 Plan::Fetch(miss)
             }
             Role::Wait(_) if refetch => {
-                Counters::bump(&self.store.counters.misses);
+                self.count(Event::Miss, labels, &parts.extensions);
                 Plan::Fetch(miss)
             }
             Role::Wait(receiver) => Plan::Wait(miss, receiver),
@@ -490,6 +514,7 @@ impl Miss {
                         method: self.method.clone(),
                         path: Arc::clone(&self.path),
                         route_key: self.route_key.clone(),
+                        stage: self.stage.clone(),
                         status: parts.status,
                     },
                     weight: 0,
@@ -704,7 +729,7 @@ where
         .map(|result| result.map(|outcome| outcome.clone()));
         match waited {
             Ok(Ok(Outcome::Stored(entry))) if entry.vary.matches(request.headers()) => {
-                Counters::bump(&shared.store.counters.hits);
+                shared.count(Event::Hit, miss.labels(), request.extensions());
                 Counters::bump(&shared.store.counters.coalesced);
                 let (response, body) = hit(&entry, shared.clock.now(), head, miss.warning);
                 return Ok(body_of(response, body));
@@ -721,7 +746,7 @@ where
             },
         }
     }
-    Counters::bump(&shared.store.counters.misses);
+    shared.count(Event::Miss, miss.labels(), request.extensions());
     let response = inner.call(request).await?;
     Ok(miss.respond(response))
 }

@@ -12,6 +12,7 @@ use moka::ops::compute::Op;
 use tokio::sync::watch;
 
 use super::cache_key::CacheKey;
+use super::export::{Event, Exporter, Labels};
 use super::policy::VaryValues;
 use crate::route::RouteKey;
 
@@ -45,6 +46,8 @@ pub struct EntryInfo {
     pub path: Arc<str>,
     /// The matched route key, when the request had one.
     pub route_key: Option<RouteKey>,
+    /// The stage of the matched route, when the request had one.
+    pub stage: Option<Arc<str>>,
     /// The stored status.
     pub status: StatusCode,
 }
@@ -95,6 +98,12 @@ impl Counters {
     }
 }
 
+impl EntryInfo {
+    fn labels(&self) -> Labels<'_> {
+        (self.route_key.as_ref(), self.stage.as_ref())
+    }
+}
+
 /// The variants stored under one key, newest first: one per distinct set of
 /// request values of the headers the response's `Vary` nominates. Replaced
 /// whole (copy on write), never mutated.
@@ -127,6 +136,7 @@ pub(crate) struct Store {
     cache: moka::sync::Cache<CacheKey, Arc<Variants>>,
     max_variants: usize,
     pub(crate) counters: Arc<Counters>,
+    export: Arc<Exporter>,
 }
 
 impl std::fmt::Debug for Store {
@@ -143,9 +153,16 @@ impl Store {
     /// A store of at most `capacity` bytes and `max_variants` variants per
     /// key, whose entries moka drops after `memory_ttl` whatever their own
     /// expiry.
-    pub(crate) fn new(capacity: u64, max_variants: usize, memory_ttl: Duration) -> Self {
+    pub(crate) fn new(
+        capacity: u64,
+        max_variants: usize,
+        memory_ttl: Duration,
+        export: Exporter,
+    ) -> Self {
         let counters = Arc::new(Counters::default());
         let listener_counters = Arc::clone(&counters);
+        let export = Arc::new(export);
+        let listener_export = Arc::clone(&export);
         let cache = moka::sync::Cache::builder()
             .name("apigw-response-cache")
             .max_capacity(capacity)
@@ -157,6 +174,9 @@ impl Store {
                     listener_counters
                         .evictions
                         .fetch_add(variants.count(), Ordering::Relaxed);
+                    for entry in &variants.entries {
+                        listener_export.record(entry.info.labels(), Event::Eviction, 1);
+                    }
                 }
             })
             .build();
@@ -164,7 +184,21 @@ impl Store {
             cache,
             max_variants,
             counters,
+            export,
         }
+    }
+
+    /// Counts a hit, miss, store or eviction of the route `labels` names,
+    /// in [`CacheStats`] and through the `metrics` facade.
+    pub(crate) fn count(&self, event: Event, labels: Labels<'_>) {
+        let counter = match event {
+            Event::Hit => &self.counters.hits,
+            Event::Miss => &self.counters.misses,
+            Event::Store => &self.counters.stores,
+            Event::Eviction => &self.counters.evictions,
+        };
+        Counters::bump(counter);
+        self.export.record(labels, event, 1);
     }
 
     /// The fresh variant under `key` whose `Vary` values `request` matches,
@@ -201,7 +235,7 @@ impl Store {
                     Op::Put(Variants::new(rest))
                 }
             });
-        Counters::bump(&self.counters.evictions);
+        self.count(Event::Eviction, expired.info.labels());
         None
     }
 
@@ -231,7 +265,7 @@ impl Store {
             }
             Op::Put(Variants::new(entries))
         });
-        Counters::bump(&self.counters.stores);
+        self.count(Event::Store, entry.info.labels());
     }
 
     pub(crate) fn invalidate(&self, key: &CacheKey) {
