@@ -1626,7 +1626,8 @@ fn hits_misses_stores_and_evictions_are_exported_once_through_the_metrics_facade
             });
     });
     assert_eq!(calls.load(SeqCst), 2);
-    let counters: Vec<(String, Vec<(String, String)>, u64)> = snapshotter
+    type Labels = Vec<(String, String)>;
+    let counters: Vec<(String, Labels, u64)> = snapshotter
         .snapshot()
         .into_vec()
         .into_iter()

@@ -120,7 +120,7 @@ impl Recorder {
         let entry = Arc::new(entry);
         self.shared
             .store
-            .insert(self.key.clone(), Arc::clone(&entry), stored_at);
+            .insert(self.key.clone(), &entry, stored_at);
         if let Some(flight) = self.flight.take() {
             flight.complete(Outcome::Stored(entry));
         }

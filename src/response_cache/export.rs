@@ -38,12 +38,13 @@ mod enabled {
     const MAX_LABEL_SETS: usize = 10_000;
 
     type Handles = Arc<[Counter; 4]>;
+    type LabelSet = (Option<RouteKey>, Option<Arc<str>>);
 
     /// Registers and keeps one set of counters per (route, stage).
     #[derive(Debug)]
     pub(crate) struct Exporter {
         names: [String; 4],
-        handles: RwLock<HashMap<(Option<RouteKey>, Option<Arc<str>>), Handles>>,
+        handles: RwLock<HashMap<LabelSet, Handles>>,
     }
 
     impl Exporter {

@@ -242,7 +242,7 @@ impl Store {
     /// Stores `entry` under `key`, replacing the variant with the same `Vary`
     /// values and dropping expired ones; the oldest go beyond
     /// `max_variants`.
-    pub(crate) fn insert(&self, key: CacheKey, entry: Arc<Entry>, now: Instant) {
+    pub(crate) fn insert(&self, key: CacheKey, entry: &Arc<Entry>, now: Instant) {
         let max_variants = self.max_variants;
         self.cache.entry(key).and_compute_with(|current| {
             let mut entries = Vec::with_capacity(
@@ -251,7 +251,7 @@ impl Store {
                     .map_or(1, |c| c.value().entries.len() + 1)
                     .min(max_variants),
             );
-            entries.push(Arc::clone(&entry));
+            entries.push(Arc::clone(entry));
             if let Some(current) = &current {
                 entries.extend(
                     current
