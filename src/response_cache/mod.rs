@@ -97,8 +97,10 @@
 //! allows it (layer or route). [`aws_parity`](ResponseCacheLayerBuilder::aws_parity)
 //! switches to API Gateway's keys — **unsafe**.
 //!
-//! The key is a 128-bit keyed hash (SipHash with random keys per layer) of
-//! tagged, length-prefixed fields, so clients can neither predict nor aim
+//! The key is the exact bytes of these fields, tagged and length-prefixed
+//! ([`CacheKey`]): two requests share an entry only when every keyed field
+//! is equal, so there is no hash to collide; the store hashes keys with
+//! SipHash under random keys, so clients cannot aim bucket
 //! collisions. Put this layer after the authorizers, so their identity
 //! extensions are there to key on.
 //!
@@ -157,7 +159,14 @@
 //! eligible request fetched carry `X-Cache: Miss`; requests the cache does
 //! not apply to pass through untouched. [`ResponseCacheLayer::stats`] reads
 //! [`CacheStats`]: hits, misses, stores, evictions, coalesced waits and
-//! bypasses. (They are not exported to a metrics facade yet.)
+//! bypasses. With the `metrics` feature, hits, misses, stores and evictions
+//! also go through the `metrics` facade as `CacheHitCount`,
+//! `CacheMissCount` (API Gateway's names), `CacheStoreCount` and
+//! `CacheEvictionCount`, labelled `route` and `stage` as
+//! `GatewayMetricsLayer` labels (prefix:
+//! [`metrics_prefix`](ResponseCacheLayerBuilder::metrics_prefix)); the cache
+//! marks the request's [`Observation`](crate::observe::Observation) so an
+//! outer `GatewayMetricsLayer` does not count the `X-Cache` header again.
 //!
 //! # Rejections
 //!
@@ -167,9 +176,10 @@
 //!
 //! # Performance
 //!
-//! A hit is a keyed hash of the request's key fields, one moka lookup, a
-//! clone of the stored headers and a reference-counted body: no await, no
-//! lock. See `benches/response_cache.rs`.
+//! A hit writes the key's fields into a per-thread buffer (no allocation),
+//! makes one moka lookup, clones the stored headers and shares the
+//! reference-counted body: no await. See `benches/response_cache.rs` and
+//! `BENCHMARKS.md`.
 
 mod body;
 mod cache_key;
