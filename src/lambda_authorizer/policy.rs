@@ -209,12 +209,34 @@ fn star_match(pattern: &str, text: &str) -> bool {
         return rest.is_empty();
     };
     for piece in pieces.filter(|piece| !piece.is_empty()) {
-        match rest.find(piece) {
+        match find(rest.as_bytes(), piece.as_bytes()) {
+            // A match of a whole (UTF-8) piece ends on a character boundary.
             Some(at) => rest = &rest[at + piece.len()..],
             None => return false,
         }
     }
     rest.ends_with(last)
+}
+
+/// The leftmost position of the non-empty `needle` in `haystack`: a scan for
+/// its first byte, then a compare. `str::find` sets up a two-way searcher
+/// per call, which costs more than the whole search for needles and texts
+/// the size of ARNs (at most 1600 bytes); this stays O(text × needle).
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, rest) = needle.split_first()?;
+    let last_start = haystack.len().checked_sub(needle.len())?;
+    let mut start = 0;
+    while start <= last_start {
+        let at = start
+            + haystack[start..=last_start]
+                .iter()
+                .position(|&b| b == first)?;
+        if &haystack[at + 1..at + needle.len()] == rest {
+            return Some(at);
+        }
+        start = at + 1;
+    }
+    None
 }
 
 /// The length of the UTF-8 character that starts with `first`.
