@@ -14,6 +14,12 @@ pin_project! {
     /// The response future of this crate's layers that decide synchronously:
     /// the inner service's future, or a response the layer made (a
     /// rejection, a cached response), ready at once.
+    ///
+    /// Polled again after it has returned `Ready`, it returns
+    /// `Poll::Pending` for ever, as `futures`' `Fuse` does, and never polls
+    /// the inner future again: a misbehaving caller cannot panic the server
+    /// or get a second, made-up response.
+    /// [`is_terminated`](Self::is_terminated) says when it has completed.
     pub struct ResponseFuture<F, B> {
         #[pin]
         kind: Kind<F, B>,
@@ -22,9 +28,11 @@ pin_project! {
 
 pin_project! {
     #[project = KindProj]
+    #[project_replace = KindReplace]
     enum Kind<F, B> {
         Inner { #[pin] future: F },
         Ready { response: Option<Response<GatewayBody<B>>> },
+        Done,
     }
 }
 
@@ -42,11 +50,20 @@ impl<F, B> ResponseFuture<F, B> {
             },
         }
     }
+
+    /// Whether the future has returned its response (`futures`'
+    /// `FusedFuture::is_terminated`).
+    #[must_use]
+    pub fn is_terminated(&self) -> bool {
+        matches!(self.kind, Kind::Done)
+    }
 }
 
 impl<F, B> fmt::Debug for ResponseFuture<F, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+        f.debug_struct("ResponseFuture")
+            .field("terminated", &self.is_terminated())
+            .finish_non_exhaustive()
     }
 }
 
@@ -57,14 +74,49 @@ where
     type Output = Result<Response<GatewayBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Inner { future } => future
-                .poll(cx)
-                .map_ok(|response| response.map(GatewayBody::new)),
+        let mut kind = self.project().kind;
+        let output = match kind.as_mut().project() {
+            KindProj::Inner { future } => {
+                std::task::ready!(future.poll(cx)).map(|response| response.map(GatewayBody::new))
+            }
             KindProj::Ready { response } => match response.take() {
-                Some(response) => Poll::Ready(Ok(response)),
-                None => panic!("ResponseFuture polled after completion"),
+                Some(response) => Ok(response),
+                None => return Poll::Pending,
             },
-        }
+            KindProj::Done => {
+                tracing::warn!("ResponseFuture polled after completion");
+                return Poll::Pending;
+            }
+        };
+        kind.project_replace(Kind::Done);
+        Poll::Ready(output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    type Fut = ResponseFuture<std::future::Ready<Result<Response<()>, ()>>, ()>;
+
+    fn poll(future: Pin<&mut Fut>) -> Poll<Result<Response<GatewayBody<()>>, ()>> {
+        future.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn a_completed_future_is_pending_for_ever_and_never_polls_its_inner_future_again() {
+        // `std::future::Ready` panics when polled twice: it must not be.
+        let mut inner = std::pin::pin!(Fut::inner(std::future::ready(Ok(Response::new(())))));
+        assert!(matches!(poll(inner.as_mut()), Poll::Ready(Ok(_))));
+        assert!(inner.is_terminated());
+        assert!(poll(inner.as_mut()).is_pending());
+        assert!(poll(inner.as_mut()).is_pending());
+
+        let mut ready = std::pin::pin!(Fut::ready(Response::new(GatewayBody::empty())));
+        assert!(!ready.is_terminated());
+        assert!(matches!(poll(ready.as_mut()), Poll::Ready(Ok(_))));
+        assert!(ready.is_terminated());
+        assert!(poll(ready.as_mut()).is_pending());
     }
 }

@@ -10,7 +10,7 @@
 //! | `5XXError` | counter | 5xx responses, or an error from the inner service |
 //! | `Latency` | histogram | ms from the request to the response head |
 //! | `IntegrationLatency` | histogram | ms spent in the integration, when one recorded it |
-//! | `CacheHitCount` / `CacheMissCount` | counter | responses marked `X-Cache: Hit` / `Miss` |
+//! | `CacheHitCount` / `CacheMissCount` | counter | responses marked `X-Cache: Hit` / `Miss` (unless the [response cache](crate::response_cache) counted them itself) |
 //! | `ThrottleCount` | counter | 429 `THROTTLED` rejections |
 //! | `QuotaExceededCount` | counter | 429 `QUOTA_EXCEEDED` rejections |
 //!
@@ -331,11 +331,11 @@ impl State {
                 .record(integration.as_secs_f64() * 1000.0);
         }
         let Some(response) = response else { return };
-        match response
-            .headers()
-            .get(X_CACHE)
-            .map(http::HeaderValue::as_bytes)
-        {
+        // A response cache that exports its own counts said so: once only.
+        let x_cache = (!observed.cache_counted)
+            .then(|| response.headers().get(X_CACHE))
+            .flatten();
+        match x_cache.map(http::HeaderValue::as_bytes) {
             Some(v) if v.eq_ignore_ascii_case(b"hit") => handles.cache_hit.increment(1),
             Some(v) if v.eq_ignore_ascii_case(b"miss") => handles.cache_miss.increment(1),
             _ => {}

@@ -56,6 +56,10 @@ pub struct Observed {
     pub integration_error: Option<String>,
     /// Why the authorizer failed, for logs (never sent to clients).
     pub authorizer_error: Option<String>,
+    /// Whether a response cache counted this request's hit or miss through
+    /// the `metrics` facade itself, so `GatewayMetricsLayer` does not count
+    /// its `X-Cache` header again.
+    pub cache_counted: bool,
 }
 
 impl Observation {

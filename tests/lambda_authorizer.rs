@@ -1274,3 +1274,72 @@ fn iam_evaluation_matches_the_table() {
         );
     }
 }
+
+// ---------------------------------------------------------------- limits and conditions
+
+#[tokio::test]
+async fn a_method_arn_over_1600_bytes_is_414_without_calling_the_authorizer() {
+    let calls = Calls::default();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let layer = layer_builder(calls.authorizer(allow_all))
+        .token("Authorization")
+        .gateway_responses(GatewayResponses::aws())
+        .build()
+        .unwrap();
+    let service = layer.layer(backend(hits.clone()));
+    // `{prefix}/prod/GET/{path without its leading slash}`.
+    let fixed = format!("{ARN_PREFIX}/prod/GET/").len();
+    let path = |arn_len: usize| format!("/{}", "a".repeat(arn_len - fixed));
+
+    // Exactly 1600 bytes is allowed, and caches the identity.
+    let answer = send(&service, with_token(&path(1600), "tok")).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(calls.count(), 1);
+
+    // 1601 bytes: 414 for the cached identity and for a new one, no call.
+    for token in ["tok", "new-tok"] {
+        let answer = send(&service, with_token(&path(1601), token)).await;
+        assert_eq!(answer.status, StatusCode::URI_TOO_LONG);
+        assert_eq!(
+            answer.rejection,
+            Some(LambdaAuthorizerRejection::MethodArnTooLong)
+        );
+        assert_eq!(answer.json(), json!({"message": "Request URI too long"}));
+    }
+    assert_eq!(calls.count(), 1);
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn an_allow_with_a_condition_never_grants_and_the_denial_body_key_is_lower_case() {
+    let calls = Calls::default();
+    let layer = layer_builder(calls.authorizer(|_: &AuthorizerRequest| {
+        let mut allow = Statement::new(Effect::Allow, "*");
+        allow.condition = Some(json!({"IpAddress": {"aws:SourceIp": "0.0.0.0/0"}}));
+        Ok::<_, AuthorizeError>(IamPolicyResponse::new(
+            "alice",
+            PolicyDocument::new(vec![allow]),
+        ))
+    }))
+    .token("Authorization")
+    .gateway_responses(GatewayResponses::aws())
+    .build()
+    .unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let service = layer.layer(backend(hits.clone()));
+    let answer = send(&service, with_token("/pets", "tok")).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        answer.rejection,
+        Some(LambdaAuthorizerRejection::ImplicitDeny)
+    );
+    // API Gateway's key is `message`, for the denials as for every other
+    // gateway response: never `Message`.
+    let body = answer.json();
+    assert_eq!(
+        body,
+        json!({"message": "User is not authorized to access this resource"})
+    );
+    assert!(body.get("Message").is_none());
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}

@@ -541,6 +541,63 @@ async fn c3_vary_is_honoured() {
 }
 
 #[tokio::test]
+async fn c3_vary_keeps_several_variants_per_key_up_to_the_bound() {
+    let (backend, calls) = backend(|request: &Req, n| {
+        let accept = request
+            .headers()
+            .get("accept")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        with_header(ok(format!("as {accept} #{n}")), "vary", "Accept")
+    });
+    let cache = layer(ResponseCacheLayer::builder().max_variants(2));
+    let service = cache.clone().layer(backend);
+    let accepting = |value: &'static str| {
+        let mut request = get("/doc");
+        request
+            .headers_mut()
+            .insert("accept", value.parse().unwrap());
+        request
+    };
+    // Two variants of one key live side by side.
+    send(&service, accepting("application/json")).await;
+    send(&service, accepting("text/html")).await;
+    for (accept, body) in [
+        ("application/json", "as application/json #1"),
+        ("text/html", "as text/html #2"),
+    ] {
+        let hit = send(&service, accepting(accept)).await;
+        assert_eq!(
+            (hit.x_cache(), &hit.body[..]),
+            (Some("Hit"), body.as_bytes())
+        );
+    }
+    assert_eq!(calls.load(SeqCst), 2);
+    assert_eq!(cache.stats().entries, 2);
+    // A third pushes out the oldest; the newer two stay.
+    send(&service, accepting("text/plain")).await;
+    assert_eq!(
+        send(&service, accepting("text/plain")).await.x_cache(),
+        Some("Hit")
+    );
+    assert_eq!(
+        send(&service, accepting("text/html")).await.x_cache(),
+        Some("Hit")
+    );
+    let refetched = send(&service, accepting("application/json")).await;
+    assert_eq!(refetched.x_cache(), Some("Miss"));
+    assert_eq!(refetched.body, "as application/json #4");
+    assert_eq!(calls.load(SeqCst), 4);
+    assert_eq!(cache.stats().entries, 2);
+    assert!(
+        ResponseCacheLayer::builder()
+            .max_variants(0)
+            .build()
+            .is_err()
+    );
+}
+
+#[tokio::test]
 async fn c3_vary_star_is_never_stored() {
     let (backend, calls) = backend(|_, n| with_header(ok(format!("call {n}")), "vary", "*"));
     let service = layer(ResponseCacheLayer::builder().aws_parity()).layer(backend);
@@ -1467,4 +1524,141 @@ async fn head_under_an_axum_route_is_answered_from_the_get_entry() {
         .unwrap();
     assert_eq!(head.headers()["x-cache"], "Hit");
     assert_eq!(head.headers()["content-length"], "8");
+}
+
+// ---- futures polled after completion -------------------------------------
+
+/// Polls `future` once with a no-op waker.
+fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+    Pin::new(future).poll(&mut Context::from_waker(std::task::Waker::noop()))
+}
+
+#[tokio::test]
+async fn a_completed_response_future_is_pending_not_a_500_nor_a_panic() {
+    // `std::future::Ready` panics when polled twice, so a second poll of the
+    // backend's future would panic the server.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let backend = service_fn(move |_: Req| {
+        counter.fetch_add(1, SeqCst);
+        std::future::ready(Ok::<_, Infallible>(ok("fresh")))
+    });
+    let mut service = layer(ResponseCacheLayer::builder()).layer(backend);
+
+    // A miss: the backend's future completes once, then the future is fused.
+    let mut miss = Box::pin(service.call(get("/fused")));
+    let Poll::Ready(Ok(response)) = poll_once(&mut miss) else {
+        panic!("a miss over a ready backend completes at once");
+    };
+    assert_eq!(response.headers()["x-cache"], "Miss");
+    assert!(miss.is_terminated());
+    assert!(poll_once(&mut miss).is_pending());
+    assert!(poll_once(&mut miss).is_pending());
+    assert_eq!(
+        response.into_body().collect().await.unwrap().to_bytes(),
+        "fresh"
+    );
+
+    // A hit: ready at once, then pending — not a made-up 500.
+    let mut hit = Box::pin(service.call(get("/fused")));
+    let Poll::Ready(Ok(response)) = poll_once(&mut hit) else {
+        panic!("a hit completes at once");
+    };
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-cache"], "Hit");
+    assert!(hit.is_terminated());
+    assert!(poll_once(&mut hit).is_pending());
+    assert_eq!(calls.load(SeqCst), 1);
+}
+
+// ---- metrics ---------------------------------------------------------------
+
+/// Hits, misses, stores and evictions reach the `metrics` facade under API
+/// Gateway's names, labelled by route and stage, and an outer
+/// `GatewayMetricsLayer` does not count the `X-Cache` header a second time.
+#[cfg(feature = "metrics")]
+#[test]
+fn hits_misses_stores_and_evictions_are_exported_once_through_the_metrics_facade() {
+    use apigw::metrics::GatewayMetricsLayer;
+    use apigw::route::MatchRouteLayer;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let (clock, shared_clock) = manual();
+    let (backend, calls) = numbered();
+    let table = RouteTable::builder()
+        .stage("prod")
+        .route("GET /orders/{id}", ())
+        .unwrap()
+        .build()
+        .unwrap();
+    let cache = layer(ResponseCacheLayer::builder().with_clock(shared_clock));
+    let service = tower::ServiceBuilder::new()
+        .layer(GatewayMetricsLayer::new())
+        .layer(MatchRouteLayer::new(table))
+        .layer(cache.clone())
+        .service(backend);
+    metrics::with_local_recorder(&recorder, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(async {
+                assert_eq!(
+                    send(&service, get("/orders/1")).await.x_cache(),
+                    Some("Miss")
+                );
+                assert_eq!(
+                    send(&service, get("/orders/1")).await.x_cache(),
+                    Some("Hit")
+                );
+                assert_eq!(
+                    send(&service, get("/orders/1")).await.x_cache(),
+                    Some("Hit")
+                );
+                // Expired: an eviction, then a miss and a store again.
+                clock.advance(Duration::from_secs(301));
+                assert_eq!(
+                    send(&service, get("/orders/1")).await.x_cache(),
+                    Some("Miss")
+                );
+            });
+    });
+    assert_eq!(calls.load(SeqCst), 2);
+    type Labels = Vec<(String, String)>;
+    let counters: Vec<(String, Labels, u64)> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter_map(|(key, _, _, value)| match value {
+            DebugValue::Counter(n) => Some((
+                key.key().name().to_owned(),
+                key.key()
+                    .labels()
+                    .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                    .collect(),
+                n,
+            )),
+            _ => None,
+        })
+        .collect();
+    let count = |name: &str| -> u64 {
+        counters
+            .iter()
+            .filter(|(n, _, _)| n == name)
+            .inspect(|(_, labels, _)| {
+                assert!(labels.contains(&("route".into(), "GET /orders/{id}".into())));
+                assert!(labels.contains(&("stage".into(), "prod".into())));
+            })
+            .map(|(_, _, n)| n)
+            .sum()
+    };
+    assert_eq!(count("CacheHitCount"), 2, "{counters:?}");
+    assert_eq!(count("CacheMissCount"), 2, "{counters:?}");
+    assert_eq!(count("CacheStoreCount"), 2, "{counters:?}");
+    assert_eq!(count("CacheEvictionCount"), 1, "{counters:?}");
+    assert_eq!(count("Count"), 4, "{counters:?}");
+    let stats = cache.stats();
+    assert_eq!((stats.hits, stats.misses, stats.stores), (2, 2, 2));
 }

@@ -27,6 +27,10 @@ pub enum LambdaAuthorizerRejection {
     ImplicitDeny,
     /// 403 `ACCESS_DENIED`: a simple response said `"isAuthorized": false`.
     NotAuthorized,
+    /// 414 (`DEFAULT_4XX` with status 414, `Request URI too long`): the
+    /// request's method ARN is longer than API Gateway's
+    /// [`MAX_METHOD_ARN_LEN`] bytes; the authorizer was not called.
+    MethodArnTooLong,
     /// 500 `AUTHORIZER_CONFIGURATION_ERROR`: the authorizer failed or could
     /// not be reached.
     AuthorizerError,
@@ -44,6 +48,14 @@ pub enum LambdaAuthorizerRejection {
 pub const EXPLICIT_DENY_MESSAGE: &str =
     "User is not authorized to access this resource with an explicit deny";
 
+/// API Gateway's limit on the length of a method ARN when the method uses
+/// an authorizer, in bytes; a longer one is answered 414 `Request URI too
+/// long` (API Gateway quotas, "Method ARN length").
+pub const MAX_METHOD_ARN_LEN: usize = 1600;
+
+/// API Gateway's message for a method ARN over [`MAX_METHOD_ARN_LEN`].
+pub const METHOD_ARN_TOO_LONG_MESSAGE: &str = "Request URI too long";
+
 /// API Gateway's message for an implicit deny.
 pub const IMPLICIT_DENY_MESSAGE: &str = "User is not authorized to access this resource";
 
@@ -58,6 +70,7 @@ impl LambdaAuthorizerRejection {
             Self::ExplicitDeny | Self::ImplicitDeny | Self::NotAuthorized => {
                 GatewayResponseType::AccessDenied
             }
+            Self::MethodArnTooLong => GatewayResponseType::Default4xx,
             Self::AuthorizerError | Self::Timeout | Self::InvalidResponse => {
                 GatewayResponseType::AuthorizerConfigurationError
             }
@@ -77,6 +90,7 @@ impl LambdaAuthorizerRejection {
             Self::ExplicitDeny => "urn:apigw:problem:access-denied:explicit-deny",
             Self::ImplicitDeny => "urn:apigw:problem:access-denied:implicit-deny",
             Self::NotAuthorized => "urn:apigw:problem:access-denied:not-authorized",
+            Self::MethodArnTooLong => "urn:apigw:problem:default-4xx:method-arn-too-long",
             Self::AuthorizerError => {
                 "urn:apigw:problem:authorizer-configuration-error:authorizer-error"
             }
@@ -99,6 +113,9 @@ impl LambdaAuthorizerRejection {
             Self::ImplicitDeny => rejection.with_message(IMPLICIT_DENY_MESSAGE),
             // HTTP APIs answer a simple `false` with `{"message":"Forbidden"}`.
             Self::NotAuthorized => rejection.with_message("Forbidden"),
+            Self::MethodArnTooLong => rejection
+                .with_status(http::StatusCode::URI_TOO_LONG)
+                .with_message(METHOD_ARN_TOO_LONG_MESSAGE),
             Self::AuthorizerError | Self::Timeout | Self::InvalidResponse => rejection,
         }
     }
@@ -113,6 +130,7 @@ impl fmt::Display for LambdaAuthorizerRejection {
             Self::ExplicitDeny => EXPLICIT_DENY_MESSAGE,
             Self::ImplicitDeny => IMPLICIT_DENY_MESSAGE,
             Self::NotAuthorized => "the authorizer answered isAuthorized: false",
+            Self::MethodArnTooLong => "the method ARN is longer than 1600 bytes",
             Self::AuthorizerError => "the authorizer failed",
             Self::Timeout => "the authorizer timed out",
             Self::InvalidResponse => "the authorizer's answer is invalid",

@@ -87,6 +87,7 @@
 //!
 //! | when | status | gateway response | problem `type` |
 //! |---|---|---|---|
+//! | method ARN over 1600 bytes ([`MAX_METHOD_ARN_LEN`]) | 414 | `DEFAULT_4XX` (status 414, `Request URI too long`) | `urn:apigw:problem:default-4xx:method-arn-too-long` |
 //! | missing or empty identity source | 401 | `UNAUTHORIZED` | `urn:apigw:problem:unauthorized:missing-identity-source` |
 //! | token fails the validation expression | 401 | `UNAUTHORIZED` | `urn:apigw:problem:unauthorized:identity-validation-failed` |
 //! | the authorizer answers `Unauthorized` | 401 | `UNAUTHORIZED` | `urn:apigw:problem:unauthorized:authorizer-unauthorized` |
@@ -101,7 +102,10 @@
 //! bodies are API Gateway's: `{"message":"Unauthorized"}`, `{"message":"User
 //! is not authorized to access this resource with an explicit deny"}`,
 //! `{"message":"User is not authorized to access this resource"}`,
-//! `{"message":null}`. The [`LambdaAuthorizerRejection`] is in the
+//! `{"message":null}` — the key is lower-case `message` for the two denials
+//! too, as AWS's knowledge-center article on authorizer 403s shows (an
+//! emulator's capital `Message` is not what API Gateway sends). The
+//! [`LambdaAuthorizerRejection`] is in the
 //! response's extensions. Nothing is ever an allow by accident: every
 //! failure answers 401, 403 or 500.
 //!
@@ -115,8 +119,15 @@
 //!   validation expression runs on the `regex` crate, which is linear-time,
 //!   so neither a policy nor a token can make matching explode.
 //! * Tokens are never logged; cache keys print their length only.
-//! * IAM `Condition`s are not evaluated: a conditional `Allow` never allows
-//!   and a conditional `Deny` denies whatever its resources match.
+//! * IAM `Condition`s are not evaluated, by choice: the keys an
+//!   authorizer's policy could test (`aws:SourceIp`, `aws:CurrentTime`, …)
+//!   are not all known to a layer behind proxies, and a half-evaluated
+//!   condition is a way to grant by accident. So a statement with a
+//!   `Condition` is handled deny-safe: a conditional `Allow` never allows
+//!   (the request needs another, unconditional `Allow`), and a conditional
+//!   `Deny` denies whatever its resources match.
+//! * The method ARN is checked against API Gateway's 1600-byte limit before
+//!   the cache or the authorizer is consulted.
 //! * The timeout runs on tokio's timer; cache expiry reads the layer's
 //!   [`Clock`](crate::clock::Clock).
 
@@ -134,7 +145,10 @@ pub use authorize::{
     Authorize, AuthorizeError, AuthorizeFuture, AuthorizerResponse, BoxError, ServiceAuthorizer,
 };
 pub use cache::CacheKey;
-pub use error::{EXPLICIT_DENY_MESSAGE, IMPLICIT_DENY_MESSAGE, LambdaAuthorizerRejection};
+pub use error::{
+    EXPLICIT_DENY_MESSAGE, IMPLICIT_DENY_MESSAGE, LambdaAuthorizerRejection, MAX_METHOD_ARN_LEN,
+    METHOD_ARN_TOO_LONG_MESSAGE,
+};
 pub use identity_source::{ContextVariable, IdentitySource};
 pub use invoke::{InvokeAuthorizer, MAX_ANSWER_BYTES};
 pub use layer::{

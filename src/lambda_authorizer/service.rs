@@ -1,4 +1,5 @@
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -17,7 +18,7 @@ use tower_service::Service;
 use super::authorize::{Authorize, AuthorizeError, AuthorizerResponse, ResponseKind};
 use super::cache::{CacheKey, Decision, Joined, Outcome, ResultCache, Verdict};
 use super::convert::{self, EventInput};
-use super::error::LambdaAuthorizerRejection;
+use super::error::{LambdaAuthorizerRejection, MAX_METHOD_ARN_LEN};
 use super::identity_source::{ContextVariable, Environment, IdentitySource};
 use super::policy::{CompiledPolicy, PolicyDecision};
 use crate::body::GatewayBody;
@@ -90,6 +91,16 @@ impl Settings {
             account_id: &self.account_id,
             stage_variables: &self.stage_variables,
         }
+    }
+
+    /// The length of [`method_arn`](Self::method_arn), without building it.
+    fn method_arn_len(&self, parts: &Parts, stage: &str) -> usize {
+        let path = parts.uri.path();
+        self.arn_prefix.len()
+            + stage.len()
+            + parts.method.as_str().len()
+            + path.strip_prefix('/').unwrap_or(path).len()
+            + 2
     }
 
     fn method_arn(&self, parts: &Parts, stage: &str) -> String {
@@ -229,11 +240,14 @@ impl<A: Authorize> Shared<A> {
         &self,
         parts: &Parts,
         route: Option<&RouteMatch>,
-    ) -> Result<Vec<u8>, LambdaAuthorizerRejection> {
+        key: &mut Vec<u8>,
+    ) -> Result<(), LambdaAuthorizerRejection> {
         let settings = &self.settings;
-        let required = settings.caching() || settings.flavor.always_requires_sources();
         let env = settings.env(route);
-        let mut key = Vec::with_capacity(64);
+        if settings.method_arn_len(parts, env.stage) > MAX_METHOD_ARN_LEN {
+            return Err(LambdaAuthorizerRejection::MethodArnTooLong);
+        }
+        let required = settings.caching() || settings.flavor.always_requires_sources();
         for source in &settings.sources {
             match source.resolve(parts, route, &env) {
                 Some(value) if !value.is_empty() => {
@@ -242,13 +256,13 @@ impl<A: Authorize> Shared<A> {
                     {
                         return Err(LambdaAuthorizerRejection::IdentityValidationFailed);
                     }
-                    CacheKey::encode(&mut key, &value);
+                    CacheKey::encode(key, &value);
                 }
                 _ if required => return Err(LambdaAuthorizerRejection::MissingIdentitySource),
                 _ => {}
             }
         }
-        Ok(key)
+        Ok(())
     }
 
     /// Applies a decision to one request.
@@ -263,7 +277,13 @@ impl<A: Authorize> Shared<A> {
             Verdict::Simple(false) => Err(LambdaAuthorizerRejection::NotAuthorized),
             Verdict::Policy(policy) => {
                 let stage = self.settings.env(route).stage;
-                match policy.evaluate(&self.settings.method_arn(parts, stage)) {
+                // The ARN is built in this thread's buffer: no allocation.
+                let decision = with_buffer(&ARN_BUFFER, String::clear, |arn| {
+                    arn.push_str(&self.settings.arn_prefix);
+                    convert::push_method_arn(arn, stage, parts.method.as_str(), parts.uri.path());
+                    policy.evaluate(arn)
+                });
+                match decision {
                     PolicyDecision::Allow => Ok(()),
                     PolicyDecision::ExplicitDeny => Err(LambdaAuthorizerRejection::ExplicitDeny),
                     PolicyDecision::ImplicitDeny => Err(LambdaAuthorizerRejection::ImplicitDeny),
@@ -448,29 +468,36 @@ where
             parts.extensions.get::<RouteMatch>().cloned()
         };
 
-        let key = match shared.identify(&parts, route.as_ref()) {
-            Ok(key) => key,
+        // The key is built in this thread's buffer; only a miss copies it.
+        let looked_up = with_buffer(&KEY_BUFFER, Vec::clear, |key| {
+            shared.identify(&parts, route.as_ref(), key)?;
+            if shared.settings.caching()
+                && let Some(decision) = shared.cache.get(key, shared.settings.clock.now())
+            {
+                return Ok(Ok(decision));
+            }
+            Ok(Err(key.clone()))
+        });
+        let key = match looked_up {
+            Ok(Err(key)) => key,
             Err(kind) => {
                 let request = Request::from_parts(parts, body);
                 return ResponseFuture::ready(shared.reject(kind, &request));
             }
+            Ok(Ok(decision)) => {
+                let verdict = shared.judge(&decision, &parts, route.as_ref());
+                return match verdict {
+                    Ok(()) => {
+                        crate::observe::insert(&mut parts.extensions, decision.context.clone());
+                        ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)))
+                    }
+                    Err(kind) => {
+                        let request = Request::from_parts(parts, body);
+                        ResponseFuture::ready(shared.reject(kind, &request))
+                    }
+                };
+            }
         };
-
-        if shared.settings.caching()
-            && let Some(decision) = shared.cache.get(&key, shared.settings.clock.now())
-        {
-            let verdict = shared.judge(&decision, &parts, route.as_ref());
-            return match verdict {
-                Ok(()) => {
-                    crate::observe::insert(&mut parts.extensions, decision.context.clone());
-                    ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)))
-                }
-                Err(kind) => {
-                    let request = Request::from_parts(parts, body);
-                    ResponseFuture::ready(shared.reject(kind, &request))
-                }
-            };
-        }
 
         // A miss: build the event now, await the authorizer in a boxed future.
         let route = route.or_else(|| RouteMatch::from_request_parts(&parts));
@@ -502,6 +529,28 @@ where
             },
         }
     }
+}
+
+thread_local! {
+    /// Each thread's buffers for a hit's cache key and method ARN.
+    static KEY_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static ARN_BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Runs `f` with this thread's `buffer`, emptied with `clear`; with a fresh
+/// one if re-entered.
+fn with_buffer<T: Default, R>(
+    buffer: &'static std::thread::LocalKey<RefCell<T>>,
+    clear: fn(&mut T),
+    f: impl FnOnce(&mut T) -> R,
+) -> R {
+    buffer.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffer) => {
+            clear(&mut buffer);
+            f(&mut buffer)
+        }
+        Err(_) => f(&mut T::default()),
+    })
 }
 
 /// Whether any identity source reads the matched route.

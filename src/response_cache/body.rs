@@ -26,7 +26,8 @@ pin_project! {
     pub struct CacheBody<B> {
         #[pin]
         inner: B,
-        recorder: Option<Recorder>,
+        // Boxed: a hit's body (no recorder) stays small to move.
+        recorder: Option<Box<Recorder>>,
     }
 }
 
@@ -42,7 +43,7 @@ impl<B> CacheBody<B> {
     pub(crate) fn record(inner: B, recorder: Recorder) -> Self {
         Self {
             inner,
-            recorder: Some(recorder),
+            recorder: Some(Box::new(recorder)),
         }
     }
 
@@ -113,10 +114,13 @@ impl Recorder {
             None => std::mem::take(&mut self.buffer).freeze(),
         };
         let mut entry = self.entry;
-        entry.weight = weight(&entry, body.len());
+        entry.weight = weight(&entry, body.len() + self.key.len());
         entry.body = body;
+        let stored_at = entry.stored_at;
         let entry = Arc::new(entry);
-        self.shared.store.insert(self.key, Arc::clone(&entry));
+        self.shared
+            .store
+            .insert(self.key.clone(), &entry, stored_at);
         if let Some(flight) = self.flight.take() {
             flight.complete(Outcome::Stored(entry));
         }

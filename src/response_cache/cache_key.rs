@@ -1,10 +1,11 @@
-//! Cache keys: what a request is keyed on, hashed with a keyed hash.
-//! Pure functions over request parts, no tower types.
+//! Cache keys: the exact bytes of what a request is keyed on. Pure
+//! functions over request parts, no tower types.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
+use std::cell::RefCell;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use http::request::Parts;
 use http::{HeaderName, Method};
@@ -96,18 +97,47 @@ impl<'de> Deserialize<'de> for CacheKeyParameter {
     }
 }
 
-/// The key of one cache entry: a 128-bit keyed hash (two SipHash-1-3 with
-/// independent random keys, fresh for each layer) of everything the request
-/// is keyed on. Unpredictable to clients, so they cannot aim collisions.
+/// The key of one cache entry: the exact bytes of everything the request is
+/// keyed on, each field tagged and length-prefixed. Two requests share an
+/// entry only when these bytes are equal — there is no hash to collide. The
+/// store hashes them with SipHash under random keys (std's `RandomState`), so
+/// clients can neither predict nor aim bucket collisions.
 ///
 /// Get one for a request with
 /// [`ResponseCacheLayer::cache_key`](super::ResponseCacheLayer::cache_key).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CacheKey(u128);
+/// It prints its length only: it holds caller identities.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey(Arc<[u8]>);
+
+impl CacheKey {
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Self {
+        Self(Arc::from(bytes))
+    }
+
+    /// The key of `parts` under `spec`.
+    pub(crate) fn of(parts: &Parts, spec: KeySpec<'_>) -> Self {
+        with_key(parts, spec, Self::from_bytes)
+    }
+
+    /// Its size in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Borrow<[u8]> for CacheKey {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
 
 impl fmt::Debug for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CacheKey({:032x})", self.0)
+        write!(f, "CacheKey(<{} bytes>)", self.0.len())
     }
 }
 
@@ -122,67 +152,81 @@ pub(crate) struct KeySpec<'a> {
     pub(crate) identity: bool,
 }
 
-/// Builds keys with this layer's random hash keys.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct KeyHasher {
-    high: std::hash::RandomState,
-    low: std::hash::RandomState,
+thread_local! {
+    /// Each thread's buffer for building keys, so a hit allocates none.
+    static KEY_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-impl KeyHasher {
-    /// The key of `parts` under `spec`.
-    ///
-    /// Every field is tagged and length-prefixed, so no two different inputs
-    /// write the same byte stream (`["a,b","c"]` and `["a","b,c"]` differ).
-    pub(crate) fn key(&self, parts: &Parts, spec: KeySpec<'_>) -> CacheKey {
-        let mut h = Dual(self.high.build_hasher(), self.low.build_hasher());
-        field(&mut h, Tag::Method, spec.method.as_str().as_bytes());
-        // The router's view of the path: exactly the bytes routed on, not
-        // normalised (no dot-segment removal, no decoding, no slash folding).
-        field(&mut h, Tag::Path, parts.uri.path().as_bytes());
-        if let Some(route) = spec.route {
-            // The route's path template, not its method: HEAD shares GET's
-            // entry, and the stored method is keyed above.
-            match route.resource() {
-                Some(template) => field(&mut h, Tag::Route, template.as_bytes()),
-                None => h.write_u8(Tag::Absent as u8),
+/// Keys longer than this do not keep their buffer's memory afterwards.
+const KEPT_BUFFER: usize = 4096;
+
+/// Calls `f` with the key bytes of `parts` under `spec`, built in this
+/// thread's buffer.
+pub(crate) fn with_key<R>(parts: &Parts, spec: KeySpec<'_>, f: impl FnOnce(&[u8]) -> R) -> R {
+    KEY_BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffer) => {
+            buffer.clear();
+            write_key(&mut buffer, parts, spec);
+            let result = f(&buffer);
+            if buffer.capacity() > KEPT_BUFFER {
+                *buffer = Vec::new();
             }
-            field(&mut h, Tag::Stage, route.stage().as_bytes());
+            result
         }
-        for parameter in spec.parameters {
-            match parameter {
-                CacheKeyParameter::QueryString(name) => {
-                    field(&mut h, Tag::Query, name.as_bytes());
-                    let values = query_values(parts.uri.query().unwrap_or(""), name);
-                    let mut count = 0usize;
-                    for value in values {
-                        field(&mut h, Tag::Value, value.as_bytes());
-                        count += 1;
-                    }
-                    h.write_usize(count);
+        // Re-entered from `f`: a buffer of its own.
+        Err(_) => {
+            let mut buffer = Vec::new();
+            write_key(&mut buffer, parts, spec);
+            f(&buffer)
+        }
+    })
+}
+
+/// Writes the key of `parts` under `spec`.
+///
+/// Every field is tagged and length-prefixed, so no two different inputs
+/// write the same bytes (`["a,b","c"]` and `["a","b,c"]` differ).
+fn write_key(out: &mut Vec<u8>, parts: &Parts, spec: KeySpec<'_>) {
+    field(out, Tag::Method, spec.method.as_str().as_bytes());
+    // The router's view of the path: exactly the bytes routed on, not
+    // normalised (no dot-segment removal, no decoding, no slash folding).
+    field(out, Tag::Path, parts.uri.path().as_bytes());
+    if let Some(route) = spec.route {
+        // The route's path template, not its method: HEAD shares GET's
+        // entry, and the stored method is keyed above.
+        match route.resource() {
+            Some(template) => field(out, Tag::Route, template.as_bytes()),
+            None => out.push(Tag::Absent as u8),
+        }
+        field(out, Tag::Stage, route.stage().as_bytes());
+    }
+    for parameter in spec.parameters {
+        match parameter {
+            CacheKeyParameter::QueryString(name) => {
+                field(out, Tag::Query, name.as_bytes());
+                for value in query_values(parts.uri.query().unwrap_or(""), name) {
+                    field(out, Tag::Value, value.as_bytes());
                 }
-                CacheKeyParameter::Header(name) => {
-                    field(&mut h, Tag::Header, name.as_str().as_bytes());
-                    let mut count = 0usize;
-                    for value in parts.headers.get_all(name) {
-                        field(&mut h, Tag::Value, value.as_bytes());
-                        count += 1;
-                    }
-                    h.write_usize(count);
+                out.push(Tag::End as u8);
+            }
+            CacheKeyParameter::Header(name) => {
+                field(out, Tag::Header, name.as_str().as_bytes());
+                for value in parts.headers.get_all(name) {
+                    field(out, Tag::Value, value.as_bytes());
                 }
-                CacheKeyParameter::Path(name) => {
-                    field(&mut h, Tag::PathParameter, name.as_bytes());
-                    match spec.route.and_then(|r| r.path_parameter(name)) {
-                        Some(value) => field(&mut h, Tag::Value, value.as_bytes()),
-                        None => h.write_u8(Tag::Absent as u8),
-                    }
+                out.push(Tag::End as u8);
+            }
+            CacheKeyParameter::Path(name) => {
+                field(out, Tag::PathParameter, name.as_bytes());
+                match spec.route.and_then(|r| r.path_parameter(name)) {
+                    Some(value) => field(out, Tag::Value, value.as_bytes()),
+                    None => out.push(Tag::Absent as u8),
                 }
             }
         }
-        if spec.identity {
-            for_each_principal(parts, |tag, value| field(&mut h, tag, value.as_bytes()));
-        }
-        CacheKey((u128::from(h.0.finish()) << 64) | u128::from(h.1.finish()))
+    }
+    if spec.identity {
+        for_each_principal(parts, |tag, value| field(out, tag, value.as_bytes()));
     }
 }
 
@@ -252,61 +296,23 @@ enum Tag {
     JwtSubject,
     AuthorizerPrincipal,
     ApiKey,
+    /// Ends a list of values.
+    End,
 }
 
-fn field(h: &mut impl Hasher, tag: Tag, bytes: &[u8]) {
-    h.write_u8(tag as u8);
-    h.write_usize(bytes.len());
-    h.write(bytes);
-}
-
-/// Two hashers fed the same bytes.
-struct Dual<H>(H, H);
-
-impl<H: Hasher> Hasher for Dual<H> {
-    fn finish(&self) -> u64 {
-        self.0.finish() ^ self.1.finish().rotate_left(17)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.write(bytes);
-        self.1.write(bytes);
-    }
-}
-
-/// moka's hasher for keys that are already keyed hashes: their bits, as is.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct PreHashed;
-
-impl BuildHasher for PreHashed {
-    type Hasher = PreHashedHasher;
-
-    fn build_hasher(&self) -> PreHashedHasher {
-        PreHashedHasher(0)
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct PreHashedHasher(u64);
-
-impl Hasher for PreHashedHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u128(&mut self, n: u128) {
-        // Truncation intended: the low half of a uniformly random key.
+/// A tag, the length (LEB128), the bytes.
+fn field(out: &mut Vec<u8>, tag: Tag, bytes: &[u8]) {
+    out.push(tag as u8);
+    let mut len = bytes.len();
+    while len >= 0x80 {
+        // Truncation intended: the low seven bits, continuation bit set.
         #[allow(clippy::cast_possible_truncation)]
-        {
-            self.0 ^= n as u64;
-        }
+        out.push((len as u8 & 0x7f) | 0x80);
+        len >>= 7;
     }
+    #[allow(clippy::cast_possible_truncation)]
+    out.push(len as u8);
+    out.extend_from_slice(bytes);
 }
 
 #[cfg(test)]
@@ -355,18 +361,23 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_stable_for_one_hasher_and_differ_across_hashers() {
-        let hasher = KeyHasher::default();
-        let a = hasher.key(&parts("/x"), spec(NO_PARAMS));
-        assert_eq!(a, hasher.key(&parts("/x"), spec(NO_PARAMS)));
-        assert_ne!(a, KeyHasher::default().key(&parts("/x"), spec(NO_PARAMS)));
+    fn keys_are_stable_and_print_their_length_only() {
+        let a = CacheKey::of(&parts("/secret"), spec(NO_PARAMS));
+        assert_eq!(a, CacheKey::of(&parts("/secret"), spec(NO_PARAMS)));
+        assert_ne!(a, CacheKey::of(&parts("/secreT"), spec(NO_PARAMS)));
+        assert!(!format!("{a:?}").contains("secret"));
+        // Lengths are prefixed, in LEB128 past 127 bytes.
+        let long = format!("/{}", "a".repeat(300));
+        assert_ne!(
+            CacheKey::of(&parts(&long), spec(NO_PARAMS)),
+            CacheKey::of(&parts(&format!("{long}a")), spec(NO_PARAMS))
+        );
     }
 
     #[test]
     fn unlisted_query_parameters_do_not_vary_the_key() {
-        let hasher = KeyHasher::default();
         let params = ["method.request.querystring.type".parse().unwrap()];
-        let key = |uri| hasher.key(&parts(uri), spec(&params));
+        let key = |uri| CacheKey::of(&parts(uri), spec(&params));
         assert_eq!(
             key("/e?type=admin&department=A"),
             key("/e?type=admin&department=B")
@@ -379,9 +390,8 @@ mod tests {
 
     #[test]
     fn query_names_are_matched_as_the_backend_decodes_them() {
-        let hasher = KeyHasher::default();
         let params = ["method.request.querystring.type".parse().unwrap()];
-        let key = |uri| hasher.key(&parts(uri), spec(&params));
+        let key = |uri| CacheKey::of(&parts(uri), spec(&params));
         // `%74ype` is `type` to the backend: it must be keyed, not ignored.
         assert_ne!(key("/e?%74ype=evil"), key("/e"));
         assert_eq!(key("/e?%74ype=a+b"), key("/e?type=a%20b"));
@@ -389,8 +399,7 @@ mod tests {
 
     #[test]
     fn path_is_keyed_byte_for_byte() {
-        let hasher = KeyHasher::default();
-        let key = |uri| hasher.key(&parts(uri), spec(NO_PARAMS));
+        let key = |uri| CacheKey::of(&parts(uri), spec(NO_PARAMS));
         let paths = [
             "/account",
             "/account/",
@@ -410,7 +419,6 @@ mod tests {
 
     #[test]
     fn headers_and_path_parameters_are_keyed_when_listed() {
-        let hasher = KeyHasher::default();
         let params: Vec<CacheKeyParameter> = vec![
             "method.request.header.accept".parse().unwrap(),
             "method.request.path.id".parse().unwrap(),
@@ -426,7 +434,7 @@ mod tests {
             if let Some(a) = accept {
                 p.headers.insert("accept", a.parse().unwrap());
             }
-            hasher.key(
+            CacheKey::of(
                 &p,
                 KeySpec {
                     route: Some(&route),
@@ -441,7 +449,6 @@ mod tests {
 
     #[test]
     fn identity_is_keyed_unless_switched_off() {
-        let hasher = KeyHasher::default();
         let as_user = |sub: &str| {
             let mut p = parts("/me");
             let mut claims = Map::new();
@@ -453,11 +460,11 @@ mod tests {
         assert!(has_principal(&alice));
         assert!(!has_principal(&parts("/me")));
         assert_ne!(
-            hasher.key(&alice, spec(NO_PARAMS)),
-            hasher.key(&bob, spec(NO_PARAMS))
+            CacheKey::of(&alice, spec(NO_PARAMS)),
+            CacheKey::of(&bob, spec(NO_PARAMS))
         );
         let shared = |p| {
-            hasher.key(
+            CacheKey::of(
                 p,
                 KeySpec {
                     identity: false,
@@ -470,7 +477,6 @@ mod tests {
 
     #[test]
     fn authorizer_principal_and_api_key_are_distinct_identities() {
-        let hasher = KeyHasher::default();
         let mut by_principal = parts("/me");
         by_principal
             .extensions
@@ -480,8 +486,8 @@ mod tests {
             .extensions
             .insert(ApiKeyIdentity::new("k1", "secret", "plan"));
         assert_ne!(
-            hasher.key(&by_principal, spec(NO_PARAMS)),
-            hasher.key(&by_key, spec(NO_PARAMS))
+            CacheKey::of(&by_principal, spec(NO_PARAMS)),
+            CacheKey::of(&by_key, spec(NO_PARAMS))
         );
     }
 }

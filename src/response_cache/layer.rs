@@ -8,7 +8,8 @@ use http::{HeaderName, Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use tower_layer::Layer;
 
-use super::cache_key::{CacheKey, CacheKeyParameter, KeyHasher};
+use super::cache_key::{CacheKey, CacheKeyParameter};
+use super::export::Exporter;
 use super::policy::StatusSet;
 use super::service::{ResponseCache, Settings, Shared};
 use super::store::{CacheStats, EntryInfo, Flights, Store};
@@ -25,6 +26,8 @@ pub const MAX_TTL: Duration = Duration::from_secs(3600);
 pub const DEFAULT_MAX_ITEM_SIZE: usize = 1 << 20;
 /// The default total capacity: 64 MiB.
 pub const DEFAULT_CAPACITY: u64 = 64 << 20;
+/// How many `Vary` variants one key keeps by default.
+pub const DEFAULT_MAX_VARIANTS: usize = 8;
 /// How long a concurrent miss waits for another request's fetch by default.
 pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -207,6 +210,8 @@ pub struct ResponseCacheLayerBuilder {
     share_unidentified_authorization: bool,
     routes: Option<RouteTable<RouteCacheSettings>>,
     capacity: u64,
+    max_variants: usize,
+    metrics_prefix: String,
     max_item_size: usize,
     statuses: StatusSet,
     identity_in_key: bool,
@@ -230,6 +235,8 @@ impl Default for ResponseCacheLayerBuilder {
             share_unidentified_authorization: false,
             routes: None,
             capacity: DEFAULT_CAPACITY,
+            max_variants: DEFAULT_MAX_VARIANTS,
+            metrics_prefix: String::new(),
             max_item_size: DEFAULT_MAX_ITEM_SIZE,
             statuses: StatusSet::successful(),
             identity_in_key: true,
@@ -362,6 +369,23 @@ impl ResponseCacheLayerBuilder {
         self
     }
 
+    /// How many variants of one key are kept when the backend answers with
+    /// `Vary` (one per distinct set of request values of the nominated
+    /// headers); storing one more drops the oldest. Default: 8.
+    pub fn max_variants(mut self, variants: usize) -> Self {
+        self.max_variants = variants;
+        self
+    }
+
+    /// The prefix of the metric names the cache exports with the `metrics`
+    /// feature (`CacheHitCount`, …); give it the same as
+    /// [`GatewayMetricsLayerBuilder::prefix`](crate::metrics::GatewayMetricsLayerBuilder::prefix)
+    /// so both count into the same series. Default: none.
+    pub fn metrics_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.metrics_prefix = prefix.into();
+        self
+    }
+
     /// Whether the [`UNKEYED_HEADERS`](super::UNKEYED_HEADERS) are removed
     /// from requests whose response may be stored (keyed headers are kept).
     /// Default: `true`.
@@ -431,6 +455,9 @@ impl ResponseCacheLayerBuilder {
                 self.max_item_size, self.capacity
             )));
         }
+        if self.max_variants == 0 {
+            return Err(ConfigError::new("a key must keep at least one variant"));
+        }
         if self.wait_timeout.is_zero() {
             return Err(ConfigError::new(
                 "the single-flight timeout must be above 0",
@@ -456,9 +483,13 @@ impl ResponseCacheLayerBuilder {
         };
         Ok(ResponseCacheLayer {
             shared: Arc::new(Shared {
-                store: Store::new(self.capacity, MAX_TTL + Duration::from_secs(60)),
+                store: Store::new(
+                    self.capacity,
+                    self.max_variants,
+                    MAX_TTL + Duration::from_secs(60),
+                    Exporter::new(&self.metrics_prefix),
+                ),
                 flights: Arc::new(Flights::default()),
-                hasher: KeyHasher::default(),
                 clock: self.clock,
                 settings,
                 routes,

@@ -54,10 +54,16 @@
 //!   [`ignore_backend_cache_control`](ResponseCacheLayerBuilder::ignore_backend_cache_control)
 //!   ignores `Cache-Control` as API Gateway does — **unsafe**, for parity
 //!   only; `Set-Cookie` and `Vary: *` are still refused.
-//! * **`Vary`.** The request's values of the nominated headers are kept with
-//!   the entry; a request that differs in any of them (absent matches only
-//!   absent) is a miss, and its response replaces the entry. One variant per
-//!   key is kept.
+//! * **`Vary`.** As in HTTP caches, a key keeps several variants: each
+//!   stored response remembers the request's values of the headers its
+//!   `Vary` nominates, and a lookup serves the variant whose values the
+//!   request matches (all of them, byte for byte; absent matches only
+//!   absent). A request matching none is a miss, and its response is added
+//!   beside the others, replacing only a variant with the same values. A key
+//!   keeps at most [`max_variants`](ResponseCacheLayerBuilder::max_variants)
+//!   (8) — storing one more drops the oldest — and all its variants weigh
+//!   against the capacity together. An operator's `Cache-Control: max-age=0`
+//!   refetch drops every variant of the key.
 //! * **Size.** Bodies over [`max_item_size`](ResponseCacheLayerBuilder::max_item_size)
 //!   (1 MiB, API Gateway's limit) are served and not stored. The backend's
 //!   body is never buffered ahead of the client: each frame is passed on as
@@ -91,8 +97,10 @@
 //! allows it (layer or route). [`aws_parity`](ResponseCacheLayerBuilder::aws_parity)
 //! switches to API Gateway's keys — **unsafe**.
 //!
-//! The key is a 128-bit keyed hash (SipHash with random keys per layer) of
-//! tagged, length-prefixed fields, so clients can neither predict nor aim
+//! The key is the exact bytes of these fields, tagged and length-prefixed
+//! ([`CacheKey`]): two requests share an entry only when every keyed field
+//! is equal, so there is no hash to collide; the store hashes keys with
+//! SipHash under random keys, so clients cannot aim bucket
 //! collisions. Put this layer after the authorizers, so their identity
 //! extensions are there to key on.
 //!
@@ -151,7 +159,14 @@
 //! eligible request fetched carry `X-Cache: Miss`; requests the cache does
 //! not apply to pass through untouched. [`ResponseCacheLayer::stats`] reads
 //! [`CacheStats`]: hits, misses, stores, evictions, coalesced waits and
-//! bypasses. (They are not exported to a metrics facade yet.)
+//! bypasses. With the `metrics` feature, hits, misses, stores and evictions
+//! also go through the `metrics` facade as `CacheHitCount`,
+//! `CacheMissCount` (API Gateway's names), `CacheStoreCount` and
+//! `CacheEvictionCount`, labelled `route` and `stage` as
+//! `GatewayMetricsLayer` labels (prefix:
+//! [`metrics_prefix`](ResponseCacheLayerBuilder::metrics_prefix)); the cache
+//! marks the request's [`Observation`](crate::observe::Observation) so an
+//! outer `GatewayMetricsLayer` does not count the `X-Cache` header again.
 //!
 //! # Rejections
 //!
@@ -161,12 +176,14 @@
 //!
 //! # Performance
 //!
-//! A hit is a keyed hash of the request's key fields, one moka lookup, a
-//! clone of the stored headers and a reference-counted body: no await, no
-//! lock. See `benches/response_cache.rs`.
+//! A hit writes the key's fields into a per-thread buffer (no allocation),
+//! makes one moka lookup, clones the stored headers and shares the
+//! reference-counted body: no await. See `benches/response_cache.rs` and
+//! `BENCHMARKS.md`.
 
 mod body;
 mod cache_key;
+mod export;
 mod layer;
 mod policy;
 mod service;
@@ -175,9 +192,9 @@ mod store;
 pub use body::CacheBody;
 pub use cache_key::{CacheKey, CacheKeyParameter};
 pub use layer::{
-    AuthorizeInvalidation, DEFAULT_CAPACITY, DEFAULT_MAX_ITEM_SIZE, DEFAULT_TTL,
-    DEFAULT_WAIT_TIMEOUT, DenyInvalidation, MAX_TTL, ResponseCacheConfig, ResponseCacheLayer,
-    ResponseCacheLayerBuilder, RouteCacheConfig, RouteCacheSettings,
+    AuthorizeInvalidation, DEFAULT_CAPACITY, DEFAULT_MAX_ITEM_SIZE, DEFAULT_MAX_VARIANTS,
+    DEFAULT_TTL, DEFAULT_WAIT_TIMEOUT, DenyInvalidation, MAX_TTL, ResponseCacheConfig,
+    ResponseCacheLayer, ResponseCacheLayerBuilder, RouteCacheConfig, RouteCacheSettings,
     UnauthorizedCacheControlHeaderStrategy,
 };
 pub use service::{

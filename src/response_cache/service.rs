@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use http::header::{AGE, AUTHORIZATION, CONTENT_LENGTH, TRANSFER_ENCODING, WARNING};
 use http::request::Parts;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::body::{CacheBody, Recorder};
-use super::cache_key::{self, CacheKey, CacheKeyParameter, KeyHasher, KeySpec};
+use super::cache_key::{self, CacheKey, CacheKeyParameter, KeySpec};
+use super::export::{Event, Labels};
 use super::layer::{AuthorizeInvalidation, UnauthorizedCacheControlHeaderStrategy};
 use super::policy::{self, StatusSet, Vary, VaryValues};
 use super::store::{Counters, Entry, EntryInfo, FlightGuard, Flights, Outcome, Role, Store};
@@ -113,7 +114,6 @@ impl Settings {
 pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) flights: Arc<Flights>,
-    pub(crate) hasher: KeyHasher,
     pub(crate) clock: SharedClock,
     pub(crate) settings: Settings,
     /// Per-route settings, already merged over the layer's.
@@ -162,9 +162,12 @@ enum Plan {
     Ready(Response<()>, Option<bytes::Bytes>),
     Reject(Rejection),
     /// Go to the backend.
-    Fetch(Miss),
+    Fetch(Box<Miss>),
     /// Wait for another request's fetch of the same key.
-    Wait(Miss, tokio::sync::watch::Receiver<super::store::Outcome>),
+    Wait(
+        Box<Miss>,
+        tokio::sync::watch::Receiver<super::store::Outcome>,
+    ),
 }
 
 /// A request that goes to the backend, and what storing its answer needs.
@@ -178,11 +181,29 @@ pub(crate) struct Miss {
     method: Method,
     path: Arc<str>,
     route_key: Option<RouteKey>,
+    stage: Option<Arc<str>>,
     request_headers: HeaderMap,
     warning: bool,
 }
 
+impl Miss {
+    fn labels(&self) -> Labels<'_> {
+        (self.route_key.as_ref(), self.stage.as_ref())
+    }
+}
+
 impl Shared {
+    /// Counts a hit or a miss, and tells an outer
+    /// [`GatewayMetricsLayer`](crate::metrics::GatewayMetricsLayer) so it
+    /// does not count the response's `X-Cache` again.
+    fn count(&self, event: Event, labels: Labels<'_>, extensions: &http::Extensions) {
+        self.store.count(event, labels);
+        #[cfg(feature = "metrics")]
+        crate::observe::record(extensions, |observed| observed.cache_counted = true);
+        #[cfg(not(feature = "metrics"))]
+        let _ = extensions;
+    }
+
     /// The settings and route match for a request.
     pub(crate) fn settings_for(&self, parts: &Parts) -> (&Settings, Option<RouteMatch>) {
         if let Some(routes) = &self.routes {
@@ -213,15 +234,21 @@ impl Shared {
     }
 
     fn key_of(&self, parts: &Parts, settings: &Settings, route: Option<&RouteMatch>) -> CacheKey {
-        self.hasher.key(
-            parts,
-            KeySpec {
-                method: lookup_method(&parts.method),
-                route,
-                parameters: &settings.parameters,
-                identity: self.identity_in_key,
-            },
-        )
+        CacheKey::of(parts, self.key_spec(parts, settings, route))
+    }
+
+    fn key_spec<'a>(
+        &self,
+        parts: &'a Parts,
+        settings: &'a Settings,
+        route: Option<&'a RouteMatch>,
+    ) -> KeySpec<'a> {
+        KeySpec {
+            method: lookup_method(&parts.method),
+            route,
+            parameters: &settings.parameters,
+            identity: self.identity_in_key,
+        }
     }
 
     fn plan(self: &Arc<Self>, parts: &mut Parts) -> Plan {
@@ -261,17 +288,31 @@ impl Shared {
                 }
             }
         }
-        let key = self.key_of(parts, settings, route.as_ref());
         let head = parts.method == Method::HEAD;
         let now = self.clock.now();
+        // A hit looks up the key's bytes in this thread's buffer: no
+        // allocation; only a miss makes an owned key.
+        let spec = self.key_spec(parts, settings, route.as_ref());
+        let looked_up = cache_key::with_key(parts, spec, |bytes| {
+            if !refetch && let Some(entry) = self.store.get(bytes, &parts.headers, now) {
+                return Ok(entry);
+            }
+            Err(CacheKey::from_bytes(bytes))
+        });
+        let labels = (
+            route.as_ref().map(RouteMatch::route_key),
+            route.as_ref().map(RouteMatch::stage_shared),
+        );
+        let key = match looked_up {
+            Ok(entry) => {
+                self.count(Event::Hit, labels, &parts.extensions);
+                let (response, body) = hit(&entry, now, head, warning);
+                return Plan::Ready(response, body);
+            }
+            Err(key) => key,
+        };
         if refetch {
             self.store.invalidate(&key);
-        } else if let Some(entry) = self.store.get(&key, now)
-            && entry.vary.matches(&parts.headers)
-        {
-            Counters::bump(&self.store.counters.hits);
-            let (response, body) = hit(&entry, now, head, warning);
-            return Plan::Ready(response, body);
         }
         if self.strip_unkeyed_headers {
             strip_unkeyed_headers(&mut parts.headers, &settings.keyed_headers);
@@ -280,44 +321,43 @@ impl Shared {
         // may answer from something the key does not see.
         let fat_get = method == Method::GET && has_body(&parts.headers);
         let store = !head && !fat_get;
-        let mut miss = Miss {
+        let mut miss = Box::new(Miss {
             shared: Arc::clone(self),
-            key,
+            key: key.clone(),
             flight: None,
             store,
             ttl: settings.ttl,
             method: method.clone(),
             path: Arc::from(parts.uri.path()),
-            route_key: route.map(|r| r.route_key().clone()),
+            route_key: labels.0.cloned(),
+            stage: labels.1.cloned(),
             request_headers: if store {
                 parts.headers.clone()
             } else {
                 HeaderMap::new()
             },
             warning,
-        };
+        });
         if !store {
-            Counters::bump(&self.store.counters.misses);
+            self.count(Event::Miss, labels, &parts.extensions);
             return Plan::Fetch(miss);
         }
-        match self.flights.join(key) {
+        match self.flights.join(key.clone()) {
             Role::Lead(flight) => {
                 // Another fetch may have stored it since the lookup.
-                if !refetch
-                    && let Some(entry) = self.store.get(&key, now)
-                    && entry.vary.matches(&parts.headers)
+                if !refetch && let Some(entry) = self.store.get(key.as_bytes(), &parts.headers, now)
                 {
                     flight.complete(Outcome::Stored(Arc::clone(&entry)));
-                    Counters::bump(&self.store.counters.hits);
+                    self.count(Event::Hit, labels, &parts.extensions);
                     let (response, body) = hit(&entry, now, head, warning);
                     return Plan::Ready(response, body);
                 }
-                Counters::bump(&self.store.counters.misses);
+                self.count(Event::Miss, labels, &parts.extensions);
                 miss.flight = Some(flight);
                 Plan::Fetch(miss)
             }
             Role::Wait(_) if refetch => {
-                Counters::bump(&self.store.counters.misses);
+                self.count(Event::Miss, labels, &parts.extensions);
                 Plan::Fetch(miss)
             }
             Role::Wait(receiver) => Plan::Wait(miss, receiver),
@@ -474,6 +514,7 @@ impl Miss {
                         method: self.method.clone(),
                         path: Arc::clone(&self.path),
                         route_key: self.route_key.clone(),
+                        stage: self.stage.clone(),
                         status: parts.status,
                     },
                     weight: 0,
@@ -539,6 +580,11 @@ pin_project! {
     /// The response future of [`ResponseCache`]: a hit or a rejection ready at
     /// once, the backend's future on a miss, or a wait for a concurrent miss
     /// of the same key.
+    ///
+    /// Polled again after it has returned `Ready`, it returns
+    /// `Poll::Pending` for ever (as `futures`' `Fuse` does) and never polls
+    /// the backend's future again; [`is_terminated`](Self::is_terminated)
+    /// says when it has completed.
     pub struct ResponseFuture<F, B, E> {
         #[pin]
         kind: Kind<F, B, E>,
@@ -547,16 +593,29 @@ pin_project! {
 
 pin_project! {
     #[project = KindProj]
+    #[project_replace = KindReplace]
     enum Kind<F, B, E> {
         Ready { response: Option<Response<GatewayBody<CacheBody<B>>>> },
-        Fetch { #[pin] future: F, miss: Option<Miss> },
+        Fetch { #[pin] future: F, miss: Option<Box<Miss>> },
         Wait { future: BoxResponseFuture<B, E> },
+        Done,
+    }
+}
+
+impl<F, B, E> ResponseFuture<F, B, E> {
+    /// Whether the future has returned its response (`futures`'
+    /// `FusedFuture::is_terminated`).
+    #[must_use]
+    pub fn is_terminated(&self) -> bool {
+        matches!(self.kind, Kind::Done)
     }
 }
 
 impl<F, B, E> fmt::Debug for ResponseFuture<F, B, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+        f.debug_struct("ResponseFuture")
+            .field("terminated", &self.is_terminated())
+            .finish_non_exhaustive()
     }
 }
 
@@ -568,22 +627,26 @@ where
     type Output = Result<Response<GatewayBody<CacheBody<B>>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Ready { response } => Poll::Ready(Ok(response.take().unwrap_or_else(|| {
-                tracing::error!("response cache: ResponseFuture polled after completion");
-                let mut response = Response::new(GatewayBody::empty());
-                *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                response
-            }))),
+        let mut kind = self.project().kind;
+        let output = match kind.as_mut().project() {
+            KindProj::Ready { response } => match response.take() {
+                Some(response) => Ok(response),
+                None => return Poll::Pending,
+            },
             KindProj::Fetch { future, miss } => {
-                let response = std::task::ready!(future.poll(cx))?;
-                Poll::Ready(Ok(match miss.take() {
+                std::task::ready!(future.poll(cx)).map(|response| match miss.take() {
                     Some(miss) => miss.respond(response),
                     None => response.map(|body| GatewayBody::new(CacheBody::pass(body))),
-                }))
+                })
             }
-            KindProj::Wait { future } => future.as_mut().poll(cx),
-        }
+            KindProj::Wait { future } => std::task::ready!(future.as_mut().poll(cx)),
+            KindProj::Done => {
+                tracing::warn!("response cache: ResponseFuture polled after completion");
+                return Poll::Pending;
+            }
+        };
+        kind.project_replace(Kind::Done);
+        Poll::Ready(output)
     }
 }
 
@@ -648,7 +711,7 @@ where
 async fn wait<S, ReqBody, ResBody>(
     mut inner: S,
     request: Request<ReqBody>,
-    mut miss: Miss,
+    mut miss: Box<Miss>,
     mut receiver: tokio::sync::watch::Receiver<Outcome>,
 ) -> Result<Response<GatewayBody<CacheBody<ResBody>>>, S::Error>
 where
@@ -666,7 +729,7 @@ where
         .map(|result| result.map(|outcome| outcome.clone()));
         match waited {
             Ok(Ok(Outcome::Stored(entry))) if entry.vary.matches(request.headers()) => {
-                Counters::bump(&shared.store.counters.hits);
+                shared.count(Event::Hit, miss.labels(), request.extensions());
                 Counters::bump(&shared.store.counters.coalesced);
                 let (response, body) = hit(&entry, shared.clock.now(), head, miss.warning);
                 return Ok(body_of(response, body));
@@ -674,7 +737,7 @@ where
             // Stored nothing we can use, or took too long: fetch for ourselves.
             Ok(Ok(_)) | Err(_) => break,
             // The leader was cancelled: the first waiter to get here leads.
-            Ok(Err(_closed)) => match shared.flights.join(miss.key) {
+            Ok(Err(_closed)) => match shared.flights.join(miss.key.clone()) {
                 Role::Lead(flight) => {
                     miss.flight = Some(flight);
                     break;
@@ -683,7 +746,7 @@ where
             },
         }
     }
-    Counters::bump(&shared.store.counters.misses);
+    shared.count(Event::Miss, miss.labels(), request.extensions());
     let response = inner.call(request).await?;
     Ok(miss.respond(response))
 }

@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Version};
 use moka::notification::RemovalCause;
+use moka::ops::compute::Op;
 use tokio::sync::watch;
 
-use super::cache_key::{CacheKey, PreHashed};
+use super::cache_key::CacheKey;
+use super::export::{Event, Exporter, Labels};
 use super::policy::VaryValues;
 use crate::route::RouteKey;
 
@@ -44,6 +46,8 @@ pub struct EntryInfo {
     pub path: Arc<str>,
     /// The matched route key, when the request had one.
     pub route_key: Option<RouteKey>,
+    /// The stage of the matched route, when the request had one.
+    pub stage: Option<Arc<str>>,
     /// The stored status.
     pub status: StatusCode,
 }
@@ -72,7 +76,7 @@ pub struct CacheStats {
     /// Requests the cache did not apply to (method or route not cached,
     /// `Authorization` without a principal, caching disabled).
     pub bypasses: u64,
-    /// Responses stored now.
+    /// Responses stored now (each `Vary` variant counts).
     pub entries: u64,
     /// Bytes the stored responses weigh.
     pub weighted_size: u64,
@@ -94,12 +98,45 @@ impl Counters {
     }
 }
 
+impl EntryInfo {
+    fn labels(&self) -> Labels<'_> {
+        (self.route_key.as_ref(), self.stage.as_ref())
+    }
+}
+
+/// The variants stored under one key, newest first: one per distinct set of
+/// request values of the headers the response's `Vary` nominates. Replaced
+/// whole (copy on write), never mutated.
+#[derive(Debug)]
+pub(crate) struct Variants {
+    entries: Box<[Arc<Entry>]>,
+    weight: u32,
+}
+
+impl Variants {
+    fn new(entries: Vec<Arc<Entry>>) -> Arc<Self> {
+        let weight = entries
+            .iter()
+            .fold(0u32, |sum, entry| sum.saturating_add(entry.weight));
+        Arc::new(Self {
+            entries: entries.into_boxed_slice(),
+            weight,
+        })
+    }
+
+    fn count(&self) -> u64 {
+        self.entries.len() as u64
+    }
+}
+
 /// The response store: moka, weighted in bytes. moka's own TTL only bounds
 /// memory; entries are served by their own expiry from the layer's clock.
 #[derive(Clone)]
 pub(crate) struct Store {
-    cache: moka::sync::Cache<CacheKey, Arc<Entry>, PreHashed>,
+    cache: moka::sync::Cache<CacheKey, Arc<Variants>>,
+    max_variants: usize,
     pub(crate) counters: Arc<Counters>,
+    export: Arc<Exporter>,
 }
 
 impl std::fmt::Debug for Store {
@@ -107,45 +144,128 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store")
             .field("entries", &self.cache.entry_count())
             .field("weighted_size", &self.cache.weighted_size())
+            .field("max_variants", &self.max_variants)
             .finish_non_exhaustive()
     }
 }
 
 impl Store {
-    /// A store of at most `capacity` bytes, whose entries moka drops after
-    /// `memory_ttl` whatever their own expiry.
-    pub(crate) fn new(capacity: u64, memory_ttl: Duration) -> Self {
+    /// A store of at most `capacity` bytes and `max_variants` variants per
+    /// key, whose entries moka drops after `memory_ttl` whatever their own
+    /// expiry.
+    pub(crate) fn new(
+        capacity: u64,
+        max_variants: usize,
+        memory_ttl: Duration,
+        export: Exporter,
+    ) -> Self {
         let counters = Arc::new(Counters::default());
         let listener_counters = Arc::clone(&counters);
+        let export = Arc::new(export);
+        let listener_export = Arc::clone(&export);
         let cache = moka::sync::Cache::builder()
             .name("apigw-response-cache")
             .max_capacity(capacity)
-            .weigher(|_key: &CacheKey, entry: &Arc<Entry>| entry.weight)
+            .weigher(|_key: &CacheKey, variants: &Arc<Variants>| variants.weight)
             .time_to_live(memory_ttl)
             .support_invalidation_closures()
-            .eviction_listener(move |_key, _entry, cause| {
+            .eviction_listener(move |_key, variants: Arc<Variants>, cause| {
                 if matches!(cause, RemovalCause::Size | RemovalCause::Expired) {
-                    Counters::bump(&listener_counters.evictions);
+                    listener_counters
+                        .evictions
+                        .fetch_add(variants.count(), Ordering::Relaxed);
+                    for entry in &variants.entries {
+                        listener_export.record(entry.info.labels(), Event::Eviction, 1);
+                    }
                 }
             })
-            .build_with_hasher(PreHashed);
-        Self { cache, counters }
+            .build();
+        Self {
+            cache,
+            max_variants,
+            counters,
+            export,
+        }
     }
 
-    /// The fresh entry under `key` at `now`. An expired one is removed.
-    pub(crate) fn get(&self, key: &CacheKey, now: Instant) -> Option<Arc<Entry>> {
-        let entry = self.cache.get(key)?;
+    /// Counts a hit, miss, store or eviction of the route `labels` names,
+    /// in [`CacheStats`] and through the `metrics` facade.
+    pub(crate) fn count(&self, event: Event, labels: Labels<'_>) {
+        let counter = match event {
+            Event::Hit => &self.counters.hits,
+            Event::Miss => &self.counters.misses,
+            Event::Store => &self.counters.stores,
+            Event::Eviction => &self.counters.evictions,
+        };
+        Counters::bump(counter);
+        self.export.record(labels, event, 1);
+    }
+
+    /// The fresh variant under `key` whose `Vary` values `request` matches,
+    /// at `now`. An expired one is removed.
+    pub(crate) fn get(&self, key: &[u8], request: &HeaderMap, now: Instant) -> Option<Arc<Entry>> {
+        let variants = self.cache.get(key)?;
+        let entry = variants
+            .entries
+            .iter()
+            .find(|entry| entry.vary.matches(request))?;
         if now < entry.expires_at {
-            return Some(entry);
+            return Some(Arc::clone(entry));
         }
-        self.cache.invalidate(key);
-        Counters::bump(&self.counters.evictions);
+        let expired = Arc::clone(entry);
+        drop(variants);
+        self.cache
+            .entry(CacheKey::from_bytes(key))
+            .and_compute_with(|current| {
+                let Some(current) = current else {
+                    return Op::Nop;
+                };
+                let rest: Vec<Arc<Entry>> = current
+                    .value()
+                    .entries
+                    .iter()
+                    .filter(|entry| !Arc::ptr_eq(entry, &expired))
+                    .cloned()
+                    .collect();
+                if rest.len() == current.value().entries.len() {
+                    Op::Nop
+                } else if rest.is_empty() {
+                    Op::Remove
+                } else {
+                    Op::Put(Variants::new(rest))
+                }
+            });
+        self.count(Event::Eviction, expired.info.labels());
         None
     }
 
-    pub(crate) fn insert(&self, key: CacheKey, entry: Arc<Entry>) {
-        self.cache.insert(key, entry);
-        Counters::bump(&self.counters.stores);
+    /// Stores `entry` under `key`, replacing the variant with the same `Vary`
+    /// values and dropping expired ones; the oldest go beyond
+    /// `max_variants`.
+    pub(crate) fn insert(&self, key: CacheKey, entry: &Arc<Entry>, now: Instant) {
+        let max_variants = self.max_variants;
+        self.cache.entry(key).and_compute_with(|current| {
+            let mut entries = Vec::with_capacity(
+                current
+                    .as_ref()
+                    .map_or(1, |c| c.value().entries.len() + 1)
+                    .min(max_variants),
+            );
+            entries.push(Arc::clone(entry));
+            if let Some(current) = &current {
+                entries.extend(
+                    current
+                        .value()
+                        .entries
+                        .iter()
+                        .filter(|old| now < old.expires_at && old.vary != entry.vary)
+                        .take(max_variants.saturating_sub(1))
+                        .cloned(),
+                );
+            }
+            Op::Put(Variants::new(entries))
+        });
+        self.count(Event::Store, entry.info.labels());
     }
 
     pub(crate) fn invalidate(&self, key: &CacheKey) {
@@ -156,10 +276,9 @@ impl Store {
         &self,
         predicate: impl Fn(&EntryInfo) -> bool + Send + Sync + 'static,
     ) {
-        if let Err(error) = self
-            .cache
-            .invalidate_entries_if(move |_key, entry| predicate(&entry.info))
-        {
+        if let Err(error) = self.cache.invalidate_entries_if(move |_key, variants| {
+            variants.entries.iter().any(|entry| predicate(&entry.info))
+        }) {
             // Only possible without `support_invalidation_closures`, which
             // `new` always sets; fall back to a full scan.
             tracing::warn!(%error, "response cache: predicate invalidation unavailable");
@@ -180,7 +299,11 @@ impl Store {
             evictions: c.evictions.load(Ordering::Relaxed),
             coalesced: c.coalesced.load(Ordering::Relaxed),
             bypasses: c.bypasses.load(Ordering::Relaxed),
-            entries: self.cache.entry_count(),
+            entries: self
+                .cache
+                .iter()
+                .map(|(_, variants)| variants.count())
+                .sum(),
             weighted_size: self.cache.weighted_size(),
         }
     }
@@ -221,7 +344,7 @@ impl Flights {
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = watch::channel(Outcome::Pending);
-        map.insert(key, (id, receiver));
+        map.insert(key.clone(), (id, receiver));
         Role::Lead(FlightGuard {
             flights: Arc::clone(self),
             key,
