@@ -363,6 +363,53 @@ async fn lambda_authorizer_reads_the_query_string_and_passes_its_context() {
 }
 
 #[tokio::test]
+async fn lambda_authorizer_policies_are_judged_against_the_connect_route_arn() {
+    let authorizer = |request: AuthorizerRequest| async move {
+        let (token, method_arn) = match &request {
+            AuthorizerRequest::RequestV1(event) => (
+                event
+                    .query_string_parameters
+                    .as_ref()
+                    .and_then(|query| query.get("token").cloned()),
+                event.method_arn.clone(),
+            ),
+            _ => (None, String::new()),
+        };
+        // The event's `methodArn` names the route too.
+        if !method_arn.ends_with("/$connect") {
+            return Ok(IamPolicyResponse::deny("anyone", "*"));
+        }
+        match token.as_deref() {
+            Some("connect") => Ok(IamPolicyResponse::allow(
+                "alice",
+                "arn:aws:execute-api:*/$connect",
+            )),
+            Some(_) => Ok(IamPolicyResponse::allow(
+                "bob",
+                "arn:aws:execute-api:*/GET/*",
+            )),
+            None => Err(AuthorizeError::Unauthorized),
+        }
+    };
+    let layer = LambdaAuthorizerCacheLayer::builder(authorizer)
+        .identity_source("$request.querystring.token")
+        .build()
+        .unwrap();
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let api = WebSocketApi::builder()
+        .authorizer(layer)
+        .route("$connect", recording(&tx))
+        .build()
+        .unwrap();
+    let addr = serve(&api).await;
+
+    // An Allow for the HTTP handshake's `GET /` does not open `$connect`.
+    assert_eq!(refused(addr, "?token=http").await, 403);
+    connect(addr, "?token=connect").await;
+    next_event(&mut events, "CONNECT").await;
+}
+
+#[tokio::test]
 async fn lambda_functions_are_called_through_invoke() {
     let function = |payload: Bytes| async move {
         let event: Value = serde_json::from_slice(&payload).unwrap();

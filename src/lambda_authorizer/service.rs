@@ -95,6 +95,9 @@ impl Settings {
 
     /// The length of [`method_arn`](Self::method_arn), without building it.
     fn method_arn_len(&self, parts: &Parts, stage: &str) -> usize {
+        if let Some(RouteArn(route)) = parts.extensions.get() {
+            return self.arn_prefix.len() + stage.len() + route.len() + 1;
+        }
         let path = parts.uri.path();
         self.arn_prefix.len()
             + stage.len()
@@ -104,15 +107,31 @@ impl Settings {
     }
 
     fn method_arn(&self, parts: &Parts, stage: &str) -> String {
-        let path = parts.uri.path();
-        let mut arn = String::with_capacity(
-            self.arn_prefix.len() + stage.len() + parts.method.as_str().len() + path.len() + 2,
-        );
-        arn.push_str(&self.arn_prefix);
-        convert::push_method_arn(&mut arn, stage, parts.method.as_str(), path);
+        let mut arn = String::with_capacity(self.method_arn_len(parts, stage));
+        self.push_method_arn(&mut arn, parts, stage);
         arn
     }
+
+    /// Appends this request's method ARN to `arn`: `{prefix}{stage}/{VERB}/{path}`,
+    /// or `{prefix}{stage}/{routeKey}` for a WebSocket route ([`RouteArn`]).
+    fn push_method_arn(&self, arn: &mut String, parts: &Parts, stage: &str) {
+        arn.push_str(&self.arn_prefix);
+        if let Some(RouteArn(route)) = parts.extensions.get() {
+            arn.push_str(stage);
+            arn.push('/');
+            arn.push_str(route);
+        } else {
+            convert::push_method_arn(arn, stage, parts.method.as_str(), parts.uri.path());
+        }
+    }
 }
+
+/// A request extension naming the route a non-HTTP request stands for: the
+/// WebSocket endpoint inserts `RouteArn("$connect")` so that the method ARN a
+/// policy is judged against is `…/{stage}/$connect`, as API Gateway's.
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+pub(crate) struct RouteArn(pub(crate) &'static str);
 
 pub(crate) struct Shared<A> {
     pub(crate) authorizer: A,
@@ -279,8 +298,7 @@ impl<A: Authorize> Shared<A> {
                 let stage = self.settings.env(route).stage;
                 // The ARN is built in this thread's buffer: no allocation.
                 let decision = with_buffer(&ARN_BUFFER, String::clear, |arn| {
-                    arn.push_str(&self.settings.arn_prefix);
-                    convert::push_method_arn(arn, stage, parts.method.as_str(), parts.uri.path());
+                    self.settings.push_method_arn(arn, parts, stage);
                     policy.evaluate(arn)
                 });
                 match decision {

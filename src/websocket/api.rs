@@ -513,6 +513,11 @@ async fn handshake(State(api): State<WebSocketApi>, request: Request<Body>) -> R
         *probe.headers_mut() = parts.headers.clone();
         *probe.extensions_mut() = parts.extensions.clone();
         probe.extensions_mut().insert(request_id.clone());
+        // A Lambda authorizer judges its policy against `…/{stage}/$connect`.
+        #[cfg(feature = "lambda-authorizer")]
+        probe
+            .extensions_mut()
+            .insert(crate::lambda_authorizer::RouteArn("$connect"));
         match authorizer.authorize(probe).await {
             Ok(authorized) => {
                 if let Some(claims) = authorized.claims {
