@@ -122,7 +122,7 @@ impl Callers {
                 })
                 .collect(),
             keys: (0..count)
-                .map(|i| format!("bench-key-{i:08}-0000000000"))
+                .map(|i| format!("benchkey{i:08}0000000000"))
                 .collect(),
         }
     }
@@ -140,6 +140,7 @@ fn order_body() -> String {
     let body = json!({
         "sku": "book",
         "quantity": 1,
+        "comment": "leave at the door; ring twice; the dog is friendly, the cat is not; call if nobody answers",
         "customer": {"id": "c-42", "email": "ana@example.com", "name": "Ana Example"},
         "lines": lines,
         "shipping": {"street": "1 Main Street", "city": "Springfield", "zip": "12345", "country": "US"},
@@ -527,7 +528,8 @@ fn scenario(
             ready.call(request).await.unwrap()
         });
         assert_eq!(response.status(), StatusCode::OK);
-        if let Some(expected) = expect_cache {
+        // The first GET of an id is a miss.
+        if let Some(expected) = expect_cache.filter(|_| n > 1 || matches!(send, Send::GetNew)) {
             assert_eq!(response.headers()["x-cache"], expected);
         }
         black_box(response);

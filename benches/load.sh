@@ -11,15 +11,17 @@ rounds=${1:-3}
 duration=${2:-10s}
 connections=${3:-32}
 cd "$(dirname "$0")/.."
-cargo build --release --example gateway_load
 target=${CARGO_TARGET_DIR:-target}
+# LOAD_BIN: a server binary built beforehand (skips the build).
+bin=${LOAD_BIN:-$target/release/examples/gateway_load}
+[ -n "${LOAD_BIN:-}" ] || cargo build --release --example gateway_load
 pin() {
     cpu=$1
     shift
     if command -v taskset >/dev/null; then taskset -c "$cpu" "$@"; else "$@"; fi
 }
 out=$(mktemp)
-TOKIO_WORKER_THREADS=1 pin 1 "$target/release/examples/gateway_load" 18081 18082 >"$out" &
+TOKIO_WORKER_THREADS=1 pin 1 "$bin" 18081 18082 >"$out" &
 server=$!
 trap 'kill $server 2>/dev/null; rm -f "$out"' EXIT
 for _ in $(seq 50); do grep -q '^API_KEY=' "$out" && break; sleep 0.1; done
