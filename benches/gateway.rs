@@ -39,7 +39,7 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-#[allow(dead_code, unreachable_pub, clippy::print_stdout, clippy::print_stderr)]
+#[allow(dead_code, unreachable_pub)]
 #[path = "../examples/gateway.rs"]
 mod example;
 mod support;
