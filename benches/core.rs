@@ -1,7 +1,8 @@
 //! The shared core's cost per request: route matching, and the route,
 //! access-log and metrics layers over a no-op service.
 //!
-//! `cargo bench --bench core`
+//! `cargo bench --bench core`; instruction counts of one scenario:
+//! `benches/instructions.sh core <scenario>` (see `benches/support`).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -9,14 +10,16 @@ use std::hint::black_box;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use apigw::access_log::AccessLogLayer;
+use apigw::access_log::{AccessLogLayer, TracingSink};
 use apigw::metrics::GatewayMetricsLayer;
 use apigw::route::{MatchRouteLayer, RouteTable};
 use bytes::Bytes;
-use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Method, Request, Response};
 use http_body_util::Full;
 use tower::{Layer, Service, service_fn};
+
+mod support;
+use support::Scenario;
 
 const ROUTES: [&str; 10] = [
     "GET /orders",
@@ -57,17 +60,20 @@ fn noop()
     })
 }
 
-fn call<S>(service: &mut S) -> S::Response
+/// A scenario that sends `GET /orders/42` through `service`.
+fn through<S>(name: &str, mut service: S) -> Scenario
 where
-    S: Service<Request<Full<Bytes>>>,
+    S: Service<Request<Full<Bytes>>> + 'static,
     S::Error: std::fmt::Debug,
 {
-    let request = Request::get("/orders/42").body(Full::default()).unwrap();
-    ready(service.call(request)).unwrap()
+    Scenario::new("core layers over a no-op service", name, move || {
+        let request = Request::get("/orders/42").body(Full::default()).unwrap();
+        black_box(ready(service.call(request)).unwrap());
+    })
 }
 
-fn matching(c: &mut Criterion) {
-    let mut group = c.benchmark_group("route matching");
+fn scenarios() -> Vec<Scenario> {
+    let matching = "route matching";
     let mut router = matchit::Router::new();
     for (i, path) in [
         "/orders",
@@ -81,48 +87,59 @@ fn matching(c: &mut Criterion) {
     {
         router.insert(*path, i).unwrap();
     }
-    group.bench_function("floor: matchit at", |b| {
-        b.iter(|| black_box(router.at(black_box("/orders/42")).unwrap().value))
-    });
-    let table = table();
-    group.bench_function("RouteTable::lookup", |b| {
-        b.iter(|| {
-            black_box(
-                table
-                    .lookup(&Method::GET, black_box("/orders/42"))
-                    .unwrap()
-                    .1,
-            )
-        });
-    });
-    group.finish();
-}
-
-fn layers(c: &mut Criterion) {
-    let mut group = c.benchmark_group("core layers over a no-op service");
-    let mut bare = noop();
-    group.bench_function("bare no-op service", |b| {
-        b.iter(|| black_box(call(&mut bare)))
-    });
-    let mut routed = MatchRouteLayer::new(table()).layer(noop());
-    group.bench_function("MatchRoute", |b| b.iter(|| black_box(call(&mut routed))));
-    let log = AccessLogLayer::builder().sink(|line: &str| {
+    let lookup = |method: Method, path: &'static str| {
+        let table = table();
+        move || {
+            black_box(table.lookup(black_box(&method), black_box(path)).unwrap().1);
+        }
+    };
+    let sink = |line: &str| {
         black_box(line);
-    });
-    let mut logged = log
-        .build()
-        .unwrap()
-        .layer(MatchRouteLayer::new(table()).layer(noop()));
-    group.bench_function("AccessLog (default JSON format) + MatchRoute", |b| {
-        b.iter(|| black_box(call(&mut logged)))
-    });
-    let mut measured =
-        GatewayMetricsLayer::new().layer(MatchRouteLayer::new(table()).layer(noop()));
-    group.bench_function("GatewayMetrics (no recorder) + MatchRoute", |b| {
-        b.iter(|| black_box(call(&mut measured)))
-    });
-    group.finish();
+    };
+    vec![
+        Scenario::new(matching, "floor: matchit at", move || {
+            black_box(router.at(black_box("/orders/42")).unwrap().value);
+        }),
+        Scenario::new(
+            matching,
+            "RouteTable::lookup GET /orders/{id}",
+            lookup(Method::GET, "/orders/42"),
+        ),
+        Scenario::new(
+            matching,
+            "RouteTable::lookup GET /health",
+            lookup(Method::GET, "/health"),
+        ),
+        Scenario::new(
+            matching,
+            "RouteTable::lookup HEAD /orders/{id}",
+            lookup(Method::HEAD, "/orders/42"),
+        ),
+        through("bare no-op service", noop()),
+        through("MatchRoute", MatchRouteLayer::new(table()).layer(noop())),
+        through(
+            "AccessLog (default JSON format) + MatchRoute",
+            AccessLogLayer::builder()
+                .sink(sink)
+                .build()
+                .unwrap()
+                .layer(MatchRouteLayer::new(table()).layer(noop())),
+        ),
+        through(
+            "AccessLog (tracing sink, no subscriber) + MatchRoute",
+            AccessLogLayer::builder()
+                .sink(TracingSink)
+                .build()
+                .unwrap()
+                .layer(MatchRouteLayer::new(table()).layer(noop())),
+        ),
+        through(
+            "GatewayMetrics (no recorder) + MatchRoute",
+            GatewayMetricsLayer::new().layer(MatchRouteLayer::new(table()).layer(noop())),
+        ),
+    ]
 }
 
-criterion_group!(benches, matching, layers);
-criterion_main!(benches);
+fn main() {
+    support::main(scenarios);
+}

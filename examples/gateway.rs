@@ -159,6 +159,12 @@ impl DemoIssuer {
         &self.issuer
     }
 
+    /// The public key set (JWKS) as JSON.
+    #[must_use]
+    pub fn jwks(&self) -> &Value {
+        &self.jwks
+    }
+
     /// A token for `subject` with `scopes`, valid for an hour.
     pub fn token(&self, subject: &str, scopes: &[&str]) -> Result<String, BoxError> {
         let now = TokioClock.unix_time().as_secs();
@@ -253,7 +259,7 @@ async fn hello(event: v2::Request) -> Result<v2::Response, std::convert::Infalli
 }
 
 /// The orders API behind the gateway, and the Lambda-style route.
-fn orders_api() -> Result<Router, BoxError> {
+pub fn orders_api() -> Result<Router, BoxError> {
     let integration = LambdaIntegration::builder(handler_fn(hello))
         .payload_format(PayloadFormat::V2)
         .build()?;

@@ -34,7 +34,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -115,40 +116,55 @@ impl Handles {
     }
 }
 
-type LabelSet = (Option<RouteKey>, Option<Arc<str>>);
+/// The handles of each route key, per stage (a route table has one).
+type HandleMap = HashMap<RouteKey, Vec<(Arc<str>, Arc<Handles>)>, foldhash::fast::RandomState>;
 
 struct Shared {
     names: Names,
     clock: SharedClock,
     /// Handles registered once per label set, so a request costs a map
-    /// lookup and atomic increments, not key construction.
-    handles: RwLock<HashMap<LabelSet, Arc<Handles>>>,
+    /// lookup (no key built, no allocation) and atomic increments.
+    handles: RwLock<HandleMap>,
+    /// How many label sets `handles` holds.
+    cached: AtomicUsize,
+    /// The handles of requests no route matched.
+    unmatched: OnceLock<Handles>,
 }
 
 impl Shared {
-    fn handles(&self, route: Option<&RouteMatch>) -> Arc<Handles> {
-        let key: LabelSet = (
-            route.map(|r| r.route_key().clone()),
-            route.map(|r| Arc::clone(r.stage_shared())),
-        );
-        if let Some(handles) = self
-            .handles
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-        {
-            return Arc::clone(handles);
-        }
-        let (route_label, stage_label) = match route {
-            Some(route) => (route.route_key().to_string(), route.stage().to_owned()),
-            None => ("UNMATCHED".to_owned(), "-".to_owned()),
+    /// Runs `record` with the handles of `route`'s label set.
+    fn with_handles(&self, route: Option<&RouteMatch>, record: impl FnOnce(&Handles)) {
+        let Some(route) = route else {
+            let handles = self.unmatched.get_or_init(|| {
+                Handles::register(&self.names, "UNMATCHED".to_owned(), "-".to_owned())
+            });
+            return record(handles);
         };
-        let handles = Arc::new(Handles::register(&self.names, route_label, stage_label));
-        let mut cache = self.handles.write().unwrap_or_else(PoisonError::into_inner);
-        if cache.len() < MAX_CACHED_LABEL_SETS {
-            cache.insert(key, Arc::clone(&handles));
+        let stage = route.stage_shared();
+        let same_stage = |(s, _): &&(Arc<str>, Arc<Handles>)| Arc::ptr_eq(s, stage) || s == stage;
+        {
+            let cache = self.handles.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, handles)) = cache
+                .get(route.route_key())
+                .and_then(|stages| stages.iter().find(same_stage))
+            {
+                return record(handles);
+            }
         }
-        handles
+        let handles = Arc::new(Handles::register(
+            &self.names,
+            route.route_key().to_string(),
+            route.stage().to_owned(),
+        ));
+        record(&handles);
+        if self.cached.load(Ordering::Relaxed) < MAX_CACHED_LABEL_SETS {
+            let mut cache = self.handles.write().unwrap_or_else(PoisonError::into_inner);
+            let stages = cache.entry(route.route_key().clone()).or_default();
+            if !stages.iter().any(|entry| same_stage(&entry)) {
+                stages.push((Arc::clone(stage), handles));
+                self.cached.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 }
 
@@ -216,6 +232,8 @@ impl GatewayMetricsLayerBuilder {
                 names: Names::new(&self.prefix),
                 clock: self.clock,
                 handles: RwLock::default(),
+                cached: AtomicUsize::new(0),
+                unmatched: OnceLock::new(),
             }),
         }
     }
@@ -311,44 +329,48 @@ where
 
 impl State {
     fn record<B>(&self, response: Option<&Response<B>>) {
-        let observed = self.observation.snapshot();
-        let handles = self.shared.handles(observed.route.as_ref());
-        let status = response.map(Response::status);
-        let client_error = status.is_some_and(|s| s.is_client_error());
-        let server_error = status.is_none_or(|s| s.is_server_error());
-        handles.count.increment(1);
-        handles.error_4xx.increment(u64::from(client_error));
-        handles.error_5xx.increment(u64::from(server_error));
         let latency = self
             .shared
             .clock
             .now()
             .saturating_duration_since(self.start);
-        handles.latency.record(latency.as_secs_f64() * 1000.0);
-        if let Some(integration) = observed.integration_latency {
-            handles
-                .integration_latency
-                .record(integration.as_secs_f64() * 1000.0);
-        }
-        let Some(response) = response else { return };
-        // A response cache that exports its own counts said so: once only.
-        let x_cache = (!observed.cache_counted)
-            .then(|| response.headers().get(X_CACHE))
-            .flatten();
-        match x_cache.map(http::HeaderValue::as_bytes) {
-            Some(v) if v.eq_ignore_ascii_case(b"hit") => handles.cache_hit.increment(1),
-            Some(v) if v.eq_ignore_ascii_case(b"miss") => handles.cache_miss.increment(1),
-            _ => {}
-        }
-        match response
-            .extensions()
-            .get::<Rejection>()
-            .map(Rejection::response_type)
-        {
-            Some(GatewayResponseType::Throttled) => handles.throttle.increment(1),
-            Some(GatewayResponseType::QuotaExceeded) => handles.quota.increment(1),
-            _ => {}
-        }
+        let status = response.map(Response::status);
+        let client_error = status.is_some_and(|s| s.is_client_error());
+        let server_error = status.is_none_or(|s| s.is_server_error());
+        let rejected = response
+            .and_then(|r| r.extensions().get::<Rejection>())
+            .map(Rejection::response_type);
+        self.observation.read(|observed| {
+            self.shared
+                .with_handles(observed.route.as_ref(), |handles| {
+                    handles.count.increment(1);
+                    handles.error_4xx.increment(u64::from(client_error));
+                    handles.error_5xx.increment(u64::from(server_error));
+                    handles.latency.record(latency.as_secs_f64() * 1000.0);
+                    if let Some(integration) = observed.integration_latency {
+                        handles
+                            .integration_latency
+                            .record(integration.as_secs_f64() * 1000.0);
+                    }
+                    // A response cache that exports its own counts said so: once only.
+                    let cache = response
+                        .filter(|_| !observed.cache_counted)
+                        .and_then(|r| r.headers().get(X_CACHE))
+                        .map(http::HeaderValue::as_bytes);
+                    match cache {
+                        Some(v) if v.eq_ignore_ascii_case(b"hit") => handles.cache_hit.increment(1),
+                        Some(v) if v.eq_ignore_ascii_case(b"miss") => {
+                            handles.cache_miss.increment(1)
+                        }
+                        _ => {}
+                    }
+                    match rejected {
+                        Some(GatewayResponseType::Throttled) => handles.throttle.increment(1),
+                        Some(GatewayResponseType::QuotaExceeded) => handles.quota.increment(1),
+                        _ => {}
+                    }
+                });
+        });
     }
 }
 

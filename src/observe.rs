@@ -83,6 +83,12 @@ impl Observation {
             .clone()
     }
 
+    /// Reads what has been recorded so far, without copying it. `read` runs
+    /// under the observation's lock: keep it short.
+    pub fn read<R>(&self, read: impl FnOnce(&Observed) -> R) -> R {
+        read(&self.inner.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
     /// Records something with `update`.
     pub fn record(&self, update: impl FnOnce(&mut Observed)) {
         update(&mut self.inner.lock().unwrap_or_else(PoisonError::into_inner));

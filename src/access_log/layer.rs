@@ -1,3 +1,4 @@
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::future::Future;
 use std::net::IpAddr;
@@ -28,6 +29,12 @@ const MAX_VALUE_LEN: usize = 512;
 pub trait WriteAccessLog: Send + Sync + 'static {
     /// Writes one line.
     fn write_line(&self, line: &str);
+
+    /// Whether lines would go anywhere now. When `false`, the layer does no
+    /// work for the request beyond setting its request id. Default: `true`.
+    fn enabled(&self) -> bool {
+        true
+    }
 }
 
 impl<F: Fn(&str) + Send + Sync + 'static> WriteAccessLog for F {
@@ -43,6 +50,11 @@ pub struct TracingSink;
 impl WriteAccessLog for TracingSink {
     fn write_line(&self, line: &str) {
         tracing::info!(target: "apigw::access_log", "{line}");
+    }
+
+    /// Whether a subscriber listens to `apigw::access_log` at `INFO`.
+    fn enabled(&self) -> bool {
+        tracing::enabled!(target: "apigw::access_log", tracing::Level::INFO)
     }
 }
 
@@ -265,8 +277,14 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let observation = Observation::attach(request.extensions_mut());
         let request_id = RequestId::get_or_insert(&mut request);
+        if !self.shared.sink.enabled() {
+            return ResponseFuture {
+                future: self.inner.call(request),
+                arrival: None,
+            };
+        }
+        let observation = Observation::attach(request.extensions_mut());
         let needs = self.shared.needs;
         let header = |name| {
             request
@@ -328,101 +346,246 @@ where
         let this = self.project();
         let result = std::task::ready!(this.future.poll(cx));
         if let Some(arrival) = this.arrival.take() {
-            let line = arrival.line(result.as_ref().ok());
-            arrival.shared.sink.write_line(&line);
+            arrival.write(result.as_ref().ok());
         }
         Poll::Ready(result)
     }
 }
 
+/// A line buffer per thread, reused from request to request.
+const LINE_CAPACITY: usize = 1024;
+/// A buffer grown beyond this by a long line is dropped after it.
+const MAX_KEPT_CAPACITY: usize = 16 * 1024;
+
+thread_local! {
+    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
 impl Arrival {
-    fn line<B: http_body::Body>(&self, response: Option<&Response<B>>) -> String {
-        let observed = self.observation.snapshot();
+    /// Writes the request's line to the sink, through this thread's buffer.
+    fn write<B: http_body::Body>(&self, response: Option<&Response<B>>) {
+        LINE.with(|buffer| match buffer.try_borrow_mut() {
+            Ok(mut line) => {
+                line.clear();
+                line.reserve(LINE_CAPACITY);
+                self.line(&mut line, response);
+                self.shared.sink.write_line(&line);
+                if line.capacity() > MAX_KEPT_CAPACITY {
+                    *line = String::new();
+                }
+            }
+            // A sink that is itself behind an access log: a buffer of its own.
+            Err(_) => {
+                let mut line = String::with_capacity(LINE_CAPACITY);
+                self.line(&mut line, response);
+                self.shared.sink.write_line(&line);
+            }
+        });
+    }
+
+    /// Appends the request's line to `line`.
+    fn line<B: http_body::Body>(&self, line: &mut String, response: Option<&Response<B>>) {
         let rejection = response.and_then(|r| r.extensions().get::<Rejection>());
         let latency = self
             .shared
             .clock
             .now()
             .saturating_duration_since(self.start);
-        let mut line = String::with_capacity(256);
-        for piece in &self.shared.pieces {
-            match piece {
-                Piece::Literal(text) => line.push_str(text),
-                Piece::Variable(variable) => {
-                    let value = self.value(variable, &observed, response, rejection, latency);
-                    let value = value.as_deref().unwrap_or("-");
-                    if *variable == Variable::ErrorMessageString {
-                        line.push('"');
-                        push_escaped(&mut line, value);
-                        line.push('"');
-                    } else {
-                        push_escaped(&mut line, value);
+        self.observation.read(|observed| {
+            let context = LineContext {
+                observed,
+                response,
+                rejection,
+                latency,
+            };
+            for piece in &self.shared.pieces {
+                match piece {
+                    Piece::Literal(text) => line.push_str(text),
+                    Piece::Variable(variable) => {
+                        let quoted = *variable == Variable::ErrorMessageString;
+                        if quoted {
+                            line.push('"');
+                        }
+                        let start = line.len();
+                        let mut value = Escaped {
+                            out: line,
+                            budget: MAX_VALUE_LEN,
+                        };
+                        if self.value(&mut value, variable, &context).is_none() {
+                            line.truncate(start);
+                            line.push('-');
+                        }
+                        if quoted {
+                            line.push('"');
+                        }
                     }
                 }
             }
-        }
-        line
+        });
     }
 
+    /// Writes `variable`'s value to `out`; `None` when it is not known.
     fn value<B: http_body::Body>(
         &self,
+        out: &mut Escaped<'_>,
         variable: &Variable,
-        observed: &Observed,
-        response: Option<&Response<B>>,
-        rejection: Option<&Rejection>,
-        latency: Duration,
-    ) -> Option<String> {
+        context: &LineContext<'_, B>,
+    ) -> Option<()> {
+        let observed = context.observed;
         let route = observed.route.as_ref();
-        Some(match variable {
-            Variable::RequestId | Variable::ExtendedRequestId => self.request_id.to_string(),
-            Variable::RouteKey => route?.route_key().to_string(),
-            Variable::ResourcePath => route?.resource()?.to_owned(),
-            Variable::HttpMethod => self.method.to_string(),
-            Variable::Path => self.path.clone()?,
-            Variable::Protocol => self.protocol.to_owned(),
-            Variable::Stage => route?.stage().to_owned(),
-            Variable::DomainName => self.domain_name.clone()?,
-            Variable::Status => response?.status().as_u16().to_string(),
-            Variable::ResponseLatency => latency.as_millis().to_string(),
-            Variable::ResponseLength => response_length(response?)?.to_string(),
-            Variable::IntegrationLatency => observed.integration_latency?.as_millis().to_string(),
-            Variable::IntegrationStatus => observed.integration_status?.to_string(),
-            Variable::IntegrationError => observed.integration_error.clone()?,
-            Variable::RequestTime => crate::calendar::common_log_format(self.unix_time),
-            Variable::RequestTimeEpoch => self.unix_time.as_millis().to_string(),
-            Variable::SourceIp => self.source_ip?.to_string(),
-            Variable::UserAgent => self.user_agent.clone()?,
-            Variable::ApiKeyId => observed.api_key.as_ref()?.key_id().to_owned(),
-            Variable::ApiKeyRedacted => return None,
-            Variable::PrincipalId => observed
-                .authorizer
-                .as_ref()
-                .and_then(|a| a.principal_id().map(str::to_owned))
-                .or_else(|| observed.jwt.as_ref()?.subject().map(str::to_owned))?,
-            Variable::AuthorizerError => observed.authorizer_error.clone()?,
-            Variable::Claim(name) => json_text(observed.jwt.as_ref()?.get(name)?),
-            Variable::AuthorizerProperty(name) => {
-                json_text(observed.authorizer.as_ref()?.context().get(name)?)
+        match variable {
+            Variable::RequestId | Variable::ExtendedRequestId => {
+                out.push(self.request_id.as_str());
             }
-            Variable::ErrorMessage | Variable::ErrorMessageString => error_message(rejection?)?,
-            Variable::ErrorResponseType => rejection?.response_type().as_str().to_owned(),
-            Variable::ApiId => self.shared.api_id.clone()?,
-            Variable::AccountId => self.shared.account_id.clone()?,
-        })
+            Variable::RouteKey => {
+                let key = route?.route_key();
+                match (key.method(), key.path()) {
+                    (_, None) => out.push("$default"),
+                    (method, Some(path)) => {
+                        out.push(method.map_or("ANY", http::Method::as_str));
+                        out.push(" ");
+                        out.push(path);
+                    }
+                }
+            }
+            Variable::ResourcePath => out.push(route?.resource()?),
+            Variable::HttpMethod => out.push(self.method.as_str()),
+            Variable::Path => out.push(self.path.as_deref()?),
+            Variable::Protocol => out.push(self.protocol),
+            Variable::Stage => out.push(route?.stage()),
+            Variable::DomainName => out.push(self.domain_name.as_deref()?),
+            Variable::Status => out.number(u64::from(context.response?.status().as_u16())),
+            Variable::ResponseLatency => out.millis(context.latency),
+            Variable::ResponseLength => out.number(response_length(context.response?)?),
+            Variable::IntegrationLatency => {
+                out.millis(observed.integration_latency?);
+            }
+            Variable::IntegrationStatus => out.number(u64::from(observed.integration_status?)),
+            Variable::IntegrationError => out.push(observed.integration_error.as_deref()?),
+            Variable::RequestTime => request_time(self.unix_time, |time| out.push(time)),
+            Variable::RequestTimeEpoch => out.millis(self.unix_time),
+            Variable::SourceIp => out.display(self.source_ip?),
+            Variable::UserAgent => out.push(self.user_agent.as_deref()?),
+            Variable::ApiKeyId => out.push(observed.api_key.as_ref()?.key_id()),
+            Variable::ApiKeyRedacted => return None,
+            Variable::PrincipalId => {
+                let principal = observed
+                    .authorizer
+                    .as_ref()
+                    .and_then(|a| a.principal_id())
+                    .or_else(|| observed.jwt.as_ref()?.subject())?;
+                out.push(principal);
+            }
+            Variable::AuthorizerError => out.push(observed.authorizer_error.as_deref()?),
+            Variable::Claim(name) => json_text(out, observed.jwt.as_ref()?.get(name)?),
+            Variable::AuthorizerProperty(name) => {
+                json_text(out, observed.authorizer.as_ref()?.context().get(name)?);
+            }
+            Variable::ErrorMessage | Variable::ErrorMessageString => {
+                out.push(error_message(context.rejection?)?);
+            }
+            Variable::ErrorResponseType => {
+                out.push(context.rejection?.response_type().as_str());
+            }
+            Variable::ApiId => out.push(self.shared.api_id.as_deref()?),
+            Variable::AccountId => out.push(self.shared.account_id.as_deref()?),
+        }
+        Some(())
     }
 }
 
-fn error_message(rejection: &Rejection) -> Option<String> {
+/// What the response and the inner layers established, for one line.
+struct LineContext<'a, B> {
+    observed: &'a Observed,
+    response: Option<&'a Response<B>>,
+    rejection: Option<&'a Rejection>,
+    latency: Duration,
+}
+
+/// Appends one value to a line, escaped as JSON string content and cut at
+/// [`MAX_VALUE_LEN`] bytes.
+struct Escaped<'a> {
+    out: &'a mut String,
+    budget: usize,
+}
+
+impl Escaped<'_> {
+    fn push(&mut self, value: &str) {
+        let mut end = value.len().min(self.budget);
+        while !value.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.budget = if end < value.len() {
+            0
+        } else {
+            self.budget - end
+        };
+        push_escaped(self.out, &value[..end]);
+    }
+
+    fn display(&mut self, value: impl fmt::Display) {
+        let _ = write!(self, "{value}");
+    }
+
+    /// A number, without the formatting machinery.
+    fn number(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            // `n % 10` is below 10.
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        // ASCII digits only.
+        if let Ok(text) = std::str::from_utf8(&digits[start..]) {
+            self.push(text);
+        }
+    }
+
+    fn millis(&mut self, duration: Duration) {
+        self.number(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+    }
+}
+
+/// Runs `write` with `unix` in Common Log Format, formatted once per second
+/// per thread.
+fn request_time(unix: Duration, write: impl FnOnce(&str)) {
+    thread_local! {
+        static LAST: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let secs = unix.as_secs();
+    LAST.with(|last| match last.try_borrow_mut() {
+        Ok(mut last) => {
+            if last.0 != secs {
+                *last = (secs, crate::calendar::common_log_format(unix));
+            }
+            write(&last.1);
+        }
+        Err(_) => write(&crate::calendar::common_log_format(unix)),
+    });
+}
+
+impl fmt::Write for Escaped<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push(s);
+        Ok(())
+    }
+}
+
+fn error_message(rejection: &Rejection) -> Option<&str> {
     rejection
         .message()
         .or_else(|| rejection.response_type().default_message())
-        .map(str::to_owned)
 }
 
-fn json_text(value: &serde_json::Value) -> String {
+fn json_text(out: &mut Escaped<'_>, value: &serde_json::Value) {
     match value {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
+        serde_json::Value::String(s) => out.push(s),
+        other => out.display(other),
     }
 }
 
@@ -434,13 +597,29 @@ fn response_length<B: http_body::Body>(response: &Response<B>) -> Option<u64> {
         .or_else(|| response.body().size_hint().exact())
 }
 
-/// Appends `value` escaped as JSON string content, cut at [`MAX_VALUE_LEN`].
-pub(super) fn push_escaped(out: &mut String, value: &str) {
-    let mut end = value.len().min(MAX_VALUE_LEN);
-    while !value.is_char_boundary(end) {
-        end -= 1;
+/// The bytes [`push_escaped`] stops at: controls, `"`, `\\`, DEL and every
+/// non-ASCII byte (a multi-byte char may be a C1 control).
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = b < 0x20 || b == b'"' as usize || b == b'\\' as usize || b >= 0x7f;
+        b += 1;
     }
-    for c in value[..end].chars() {
+    table
+};
+
+/// Appends `value` escaped as JSON string content: clean runs are copied
+/// whole, only quotes, backslashes and control characters are rewritten.
+pub(super) fn push_escaped(out: &mut String, value: &str) {
+    let mut rest = value;
+    while let Some(at) = rest.bytes().position(|b| NEEDS_ESCAPE[usize::from(b)]) {
+        // `at` is a char boundary: every byte of a multi-byte char is >= 0x80,
+        // so the first flagged byte of one is its first byte.
+        out.push_str(&rest[..at]);
+        let Some(c) = rest[at..].chars().next() else {
+            return;
+        };
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -452,5 +631,7 @@ pub(super) fn push_escaped(out: &mut String, value: &str) {
             }
             c => out.push(c),
         }
+        rest = &rest[at + c.len_utf8()..];
     }
+    out.push_str(rest);
 }

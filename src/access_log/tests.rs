@@ -275,3 +275,60 @@ async fn request_fields_are_logged_when_the_format_uses_them() {
         "/orders/7 api.example.com curl/8 203.0.113.9 POST"
     );
 }
+
+#[test]
+fn non_ascii_text_is_kept_and_c1_controls_are_escaped() {
+    let mut out = String::new();
+    layer::push_escaped(&mut out, "café\u{85}ß\\x");
+    assert_eq!(out, "café\\u0085ß\\\\x");
+}
+
+/// A sink that counts lines and can say it is off.
+struct Switchable {
+    on: bool,
+    lines: Arc<Mutex<usize>>,
+}
+
+impl WriteAccessLog for Switchable {
+    fn write_line(&self, _line: &str) {
+        *self.lines.lock().unwrap() += 1;
+    }
+
+    fn enabled(&self) -> bool {
+        self.on
+    }
+}
+
+#[tokio::test]
+async fn a_disabled_sink_gets_no_line_and_the_request_id_is_still_set() {
+    for on in [false, true] {
+        let lines = Arc::new(Mutex::new(0));
+        let seen = Arc::new(Mutex::new(None));
+        let seen_by_backend = seen.clone();
+        let backend = service_fn(move |request: Request<Full<Bytes>>| {
+            *seen_by_backend.lock().unwrap() = request.extensions().get::<RequestId>().cloned();
+            async { Ok::<_, Infallible>(Response::new(Full::<Bytes>::default())) }
+        });
+        let layer = AccessLogLayer::builder()
+            .sink(Switchable {
+                on,
+                lines: lines.clone(),
+            })
+            .build()
+            .unwrap();
+        let response = ServiceBuilder::new()
+            .layer(layer)
+            .service(backend)
+            .oneshot(get("/"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(seen.lock().unwrap().is_some());
+        assert_eq!(*lines.lock().unwrap(), usize::from(on));
+    }
+}
+
+#[test]
+fn the_tracing_sink_is_off_without_a_subscriber() {
+    assert!(!TracingSink.enabled());
+}

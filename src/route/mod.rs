@@ -415,16 +415,54 @@ impl fmt::Debug for RouteMatch {
 ///
 /// See the [module docs](self). Built once, then shared (`Clone` when `T` is;
 /// wrap it in an `Arc` to share a large table).
+///
+/// A lookup is one `matchit` search over every path template, then a scan of
+/// the few routes on the matched path; the [`RouteMatch`] of a route without
+/// parameters is built once and shared, so matching it allocates nothing.
 #[derive(Clone)]
 pub struct RouteTable<T> {
     routes: Vec<(RouteKey, T)>,
+    /// Every path template once, with the routes on it. `None` when two
+    /// templates that only differ in parameter names sit on different methods
+    /// (one router cannot hold both); then every lookup takes the per-method
+    /// routers.
+    paths: Option<matchit::Router<PathRoutes>>,
     /// One router per method: a handful, searched linearly (cheaper than hashing a `Method`).
     by_method: Vec<(Method, matchit::Router<usize>)>,
     /// Route key → position in `routes`, for matches made elsewhere.
     index: HashMap<RouteKey, usize>,
     any: matchit::Router<usize>,
     default: Option<usize>,
+    /// The match of each route that has no path parameters, built once.
+    fixed: Vec<Option<RouteMatch>>,
     stage: Arc<str>,
+}
+
+/// The routes on one path template.
+#[derive(Clone, Debug, Default)]
+struct PathRoutes {
+    methods: Vec<(Method, usize)>,
+    any: Option<usize>,
+}
+
+impl PathRoutes {
+    /// The route for `method` on this path: the method's own, else (for
+    /// `HEAD`) `GET`'s, else `ANY`.
+    fn route_for(&self, method: &Method) -> Option<usize> {
+        let own = |wanted: &Method| {
+            self.methods
+                .iter()
+                .find(|(m, _)| m == wanted)
+                .map(|&(_, i)| i)
+        };
+        own(method)
+            .or_else(|| {
+                (*method == Method::HEAD)
+                    .then(|| own(&Method::GET))
+                    .flatten()
+            })
+            .or(self.any)
+    }
 }
 
 impl<T> RouteTable<T> {
@@ -466,44 +504,68 @@ impl<T> RouteTable<T> {
     }
 
     /// Matches a request's method and path (the raw, percent-encoded path).
+    ///
+    /// A `HEAD` request matches `GET` routes when no `HEAD` route fits, as
+    /// axum and API Gateway serve `HEAD` from `GET`; the match reports the
+    /// `GET` route key.
     #[must_use]
     pub fn lookup(&self, method: &Method, path: &str) -> Option<(&T, RouteMatch)> {
-        let specific = self
-            .by_method
-            .iter()
-            .find(|(m, _)| m == method)
-            .and_then(|(_, router)| router.at(path).ok());
-        let any = self.any.at(path).ok();
-        let chosen = match (specific, any) {
-            (Some(s), Some(a)) => {
-                let s_path = self.routes[*s.value].0.path().unwrap_or_default();
-                let a_path = self.routes[*a.value].0.path().unwrap_or_default();
-                if specificity(a_path, s_path) == Ordering::Greater {
-                    a
-                } else {
-                    s
-                }
-            }
-            (Some(m), None) | (None, Some(m)) => m,
-            (None, None) => {
-                let index = self.default?;
-                let (key, value) = &self.routes[index];
-                return Some((
-                    value,
-                    RouteMatch::new(key.clone(), Vec::new(), self.stage.clone()),
-                ));
-            }
+        if let Some(found) = self.paths.as_ref().and_then(|paths| paths.at(path).ok())
+            && let Some(index) = found.value.route_for(method)
+        {
+            return Some(self.matched(index, Some(&found.params)));
+        }
+        self.lookup_per_method(method, path)
+    }
+
+    /// The lookup through the per-method routers: the most specific of the
+    /// method's match (for `HEAD`, also `GET`'s) and `ANY`'s, the method's on
+    /// a tie; else `$default`. Slower than the single router, and the
+    /// reference it must agree with.
+    fn lookup_per_method(&self, method: &Method, path: &str) -> Option<(&T, RouteMatch)> {
+        let router = |wanted: &Method| {
+            self.by_method
+                .iter()
+                .find(|(m, _)| m == wanted)
+                .and_then(|(_, router)| router.at(path).ok())
         };
-        let (key, value) = &self.routes[*chosen.value];
-        let parameters = chosen
-            .params
-            .iter()
-            .map(|(name, value)| (name.to_owned(), decode(value)))
-            .collect();
-        Some((
-            value,
-            RouteMatch::new(key.clone(), parameters, self.stage.clone()),
-        ))
+        let head_as_get = (*method == Method::HEAD)
+            .then(|| router(&Method::GET))
+            .flatten();
+        let candidates = [router(method), head_as_get, self.any.at(path).ok()];
+        let mut chosen: Option<matchit::Match<'_, '_, &usize>> = None;
+        for candidate in candidates.into_iter().flatten() {
+            let better = chosen.as_ref().is_none_or(|best| {
+                let best_path = self.routes[*best.value].0.path().unwrap_or_default();
+                let path = self.routes[*candidate.value].0.path().unwrap_or_default();
+                specificity(path, best_path) == Ordering::Greater
+            });
+            if better {
+                chosen = Some(candidate);
+            }
+        }
+        match chosen {
+            Some(found) => Some(self.matched(*found.value, Some(&found.params))),
+            None => self.default.map(|index| self.matched(index, None)),
+        }
+    }
+
+    /// Route `index`'s value and match, with `params` from the router.
+    fn matched(&self, index: usize, params: Option<&matchit::Params<'_, '_>>) -> (&T, RouteMatch) {
+        let (key, value) = &self.routes[index];
+        let matched = match (&self.fixed[index], params) {
+            (Some(matched), _) => matched.clone(),
+            (None, params) => RouteMatch::new(
+                key.clone(),
+                params
+                    .into_iter()
+                    .flat_map(matchit::Params::iter)
+                    .map(|(name, value)| (name.to_owned(), decode(value)))
+                    .collect(),
+                Arc::clone(&self.stage),
+            ),
+        };
+        (value, matched)
     }
 
     /// The request's route: its [`RouteMatch`] extension (or axum's
@@ -533,10 +595,12 @@ impl<T> Default for RouteTable<T> {
     fn default() -> Self {
         Self {
             routes: Vec::new(),
+            paths: None,
             by_method: Vec::new(),
             index: HashMap::new(),
             any: matchit::Router::new(),
             default: None,
+            fixed: Vec::new(),
             stage: Arc::from(DEFAULT_STAGE),
         }
     }
@@ -613,15 +677,53 @@ impl<T> RouteTableBuilder<T> {
                     ConfigError::new(format!("route `{key}` conflicts with another route: {err}"))
                 })?;
         }
+        let fixed = self
+            .routes
+            .iter()
+            .map(|(key, _)| {
+                let has_parameters = segments(key.path().unwrap_or_default())
+                    .any(|(kind, _)| kind != Segment::Literal);
+                (!has_parameters)
+                    .then(|| RouteMatch::new(key.clone(), Vec::new(), Arc::clone(&self.stage)))
+            })
+            .collect();
         Ok(RouteTable {
+            paths: single_router(&self.routes),
             routes: self.routes,
             by_method,
             index: keys,
             any,
             default,
+            fixed,
             stage: self.stage,
         })
     }
+}
+
+/// One router over every path template, each with the routes on it; `None`
+/// when two templates conflict (they may, on different methods).
+fn single_router<T>(routes: &[(RouteKey, T)]) -> Option<matchit::Router<PathRoutes>> {
+    let mut templates: Vec<(&str, PathRoutes)> = Vec::new();
+    for (index, (key, _)) in routes.iter().enumerate() {
+        let Some(path) = key.path() else { continue };
+        let position = match templates.iter().position(|(t, _)| *t == path) {
+            Some(position) => position,
+            None => {
+                templates.push((path, PathRoutes::default()));
+                templates.len() - 1
+            }
+        };
+        let on_path = &mut templates[position].1;
+        match key.method() {
+            Some(method) => on_path.methods.push((method.clone(), index)),
+            None => on_path.any = Some(index),
+        }
+    }
+    let mut router = matchit::Router::new();
+    for (template, on_path) in templates {
+        router.insert(matchit_template(template), on_path).ok()?;
+    }
+    Some(router)
 }
 
 #[cfg(feature = "axum")]

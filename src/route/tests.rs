@@ -221,3 +221,121 @@ fn route_keys_deserialize_from_strings() {
     assert_eq!(key.to_string(), "GET /orders/{id}");
     assert!(serde_json::from_str::<RouteKey>("\"nope\"").is_err());
 }
+
+#[test]
+fn head_requests_match_get_routes_unless_a_head_route_fits() {
+    let t = table(&["GET /orders/{id}", "ANY /{proxy+}", "HEAD /health"]);
+    assert_eq!(
+        matched(&t, &Method::HEAD, "/orders/1").unwrap(),
+        "GET /orders/{id}"
+    );
+    assert_eq!(
+        matched(&t, &Method::HEAD, "/health").unwrap(),
+        "HEAD /health"
+    );
+    // A more specific ANY route still wins over a less specific GET route.
+    let t = table(&["GET /{proxy+}", "ANY /orders/{id}", "GET /orders"]);
+    assert_eq!(
+        matched(&t, &Method::HEAD, "/orders/1").unwrap(),
+        "ANY /orders/{id}"
+    );
+    assert_eq!(
+        matched(&t, &Method::HEAD, "/orders").unwrap(),
+        "GET /orders"
+    );
+    // Only HEAD maps to GET.
+    assert_eq!(matched(&t, &Method::OPTIONS, "/orders"), None);
+}
+
+#[test]
+fn lookup_request_maps_head_to_the_get_route() {
+    let t = table(&["GET /orders/{id}"]);
+    let (parts, ()) = http::Request::head("/orders/7")
+        .body(())
+        .unwrap()
+        .into_parts();
+    let (value, m) = t.lookup_request(&parts).unwrap();
+    assert_eq!(value, "GET /orders/{id}");
+    assert_eq!(m.route_key().to_string(), "GET /orders/{id}");
+    assert_eq!(m.path_parameter("id"), Some("7"));
+}
+
+#[test]
+fn routes_without_parameters_share_one_match() {
+    let t = table(&["GET /health", "GET /orders/{id}", "$default"]);
+    let first = t.lookup(&Method::GET, "/health").unwrap().1;
+    let second = t.lookup(&Method::GET, "/health").unwrap().1;
+    assert!(Arc::ptr_eq(&first.inner, &second.inner));
+    let default = t.lookup(&Method::GET, "/nope").unwrap().1;
+    assert!(Arc::ptr_eq(
+        &default.inner,
+        &t.lookup(&Method::POST, "/x/y").unwrap().1.inner
+    ));
+}
+
+/// The single router and the per-method routers agree on every request.
+#[test]
+fn the_single_router_agrees_with_the_per_method_routers() {
+    let routes = [
+        "GET /pets/dog/1",
+        "GET /pets/dog/{id}",
+        "POST /pets/{proxy+}",
+        "ANY /pets/dog/{id}/toys",
+        "GET /{proxy+}",
+        "ANY /orders/{id}",
+        "GET /orders",
+        "HEAD /orders",
+        "DELETE /orders/{id}/items/{item}",
+        "PUT /a/b/c",
+        "ANY /a/{x}/c",
+        "$default",
+    ];
+    let t = table(&routes);
+    assert!(t.paths.is_some());
+    let methods = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+    ];
+    let paths = [
+        "/",
+        "/pets",
+        "/pets/dog/1",
+        "/pets/dog/2",
+        "/pets/cat/2",
+        "/pets/dog/2/toys",
+        "/orders",
+        "/orders/1",
+        "/orders/1/items/2",
+        "/orders/1/items",
+        "/a/b/c",
+        "/a/z/c",
+        "/a/b",
+        "/x%20y/z",
+    ];
+    for method in &methods {
+        for path in paths {
+            let fast = t.lookup(method, path);
+            let reference = t.lookup_per_method(method, path);
+            assert_eq!(
+                fast.as_ref().map(|(v, m)| (*v, m.clone())),
+                reference.as_ref().map(|(v, m)| (*v, m.clone())),
+                "{method} {path}"
+            );
+        }
+    }
+}
+
+#[test]
+fn templates_that_conflict_across_methods_still_match() {
+    let t = table(&["GET /a/{x}", "POST /a/{y}", "ANY /{proxy+}"]);
+    assert!(t.paths.is_none());
+    let (_, m) = t.lookup(&Method::POST, "/a/1").unwrap();
+    assert_eq!(m.path_parameter("y"), Some("1"));
+    let (_, m) = t.lookup(&Method::HEAD, "/a/1").unwrap();
+    assert_eq!(m.path_parameter("x"), Some("1"));
+    assert_eq!(matched(&t, &Method::PUT, "/a/1").unwrap(), "ANY /{proxy+}");
+}
