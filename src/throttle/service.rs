@@ -194,6 +194,9 @@ impl fmt::Debug for Shared {
 
 impl Shared {
     fn limiter(&self, route: Option<&RouteKey>) -> &Arc<dyn Limiter> {
+        if self.routes.is_empty() {
+            return &self.default;
+        }
         route
             .and_then(|route| self.routes.iter().find(|(key, _)| key == route))
             .map_or(&self.default, |(_, limiter)| limiter)
@@ -344,6 +347,10 @@ where
                 .unwrap_or(BucketKey::Global)
         };
         match limiter.check(&key).into_ready() {
+            // The common case, without headers: nothing else to decide.
+            Ok(Ok(Decision::Admitted { .. })) if !shared.headers => {
+                ResponseFuture::inner(self.inner.call(request), None)
+            }
             Ok(result) => match shared.decide(limiter.as_ref(), result) {
                 Ok(budget) => ResponseFuture::inner(self.inner.call(request), budget),
                 Err(rejected) => {
