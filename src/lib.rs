@@ -67,6 +67,7 @@
 //! | JWT authorizer | [`jwt`] | `jwt` | 401 `UNAUTHORIZED` with `WWW-Authenticate`, 403 `ACCESS_DENIED` (`insufficient_scope`), 500 `AUTHORIZER_FAILURE` |
 //! | response cache | [`response_cache`] | `response-cache` | 403 `ACCESS_DENIED` for an unauthorized `Cache-Control: max-age=0` (with `FAIL_WITH_403`) |
 //! | shared throttle buckets and quotas for many replicas | `store::redis` | `redis` | the throttle / usage-plan layers' 503 when failing closed |
+//! | WebSocket APIs | `websocket` | `websocket` | handshake: the `$connect` authorizer's 401 / 403, the `$connect` integration's status; `@connections`: 403 unless allowed, 410 for a gone connection |
 //! | RFC 9457 errors | [`problem`] | always | — |
 //! | access logs (`$context` variables) | `access_log` | `access-log` | — |
 //! | API Gateway metrics | `metrics` | `metrics` | — |
