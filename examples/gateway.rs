@@ -18,8 +18,12 @@
 //!
 //! The gateway is described by one JSON document in API Gateway's vocabulary
 //! (`examples/gateway.json`, embedded): routes, the authorizer's scopes,
-//! usage plans and API keys, throttles, models, cache settings. Each section
-//! is one block's `…Config` and is loaded through its `TryFrom`.
+//! usage plans and API keys, throttles, models, cache settings, CORS and
+//! gateway responses. Each section is one block's `…Config` and is loaded
+//! through its `TryFrom`; `gatewayResponses` (customised rejections, as
+//! API Gateway's gateway responses) applies to every block that rejects, and
+//! `cors` (HTTP API's `CorsConfiguration`) builds tower-http's `CorsLayer`,
+//! which sits outside the route table so rejections carry CORS headers too.
 //!
 //! `GET /metrics` serves API Gateway's metrics (`Count`, `4XXError`,
 //! `Latency`, `CacheHitCount`, …, prefixed `apigw_`) in Prometheus' text
@@ -35,30 +39,30 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
-use apigw::access_log::{AccessLogConfig, AccessLogLayer, WriteAccessLog};
+use apigw::access_log::{AccessLogConfig, AccessLogLayerBuilder, WriteAccessLog};
 use apigw::clock::{Clock, TokioClock};
 use apigw::events::v2;
 use apigw::integration::{LambdaIntegration, PayloadFormat, handler_fn};
-use apigw::jwt::{IssuerConfig, JwtAuthorizerConfig, JwtAuthorizerLayer};
+use apigw::jwt::{IssuerConfig, JwtAuthorizerConfig, JwtAuthorizerLayerBuilder};
 use apigw::metrics::GatewayMetricsLayer;
-use apigw::problem::GatewayResponses;
-use apigw::response_cache::{ResponseCacheConfig, ResponseCacheLayer};
+use apigw::problem::{GatewayResponses, GatewayResponsesConfig};
+use apigw::response_cache::{ResponseCacheConfig, ResponseCacheLayerBuilder};
 use apigw::route::{MatchRouteLayer, RouteMatch, RouteTable, Unmatched};
-use apigw::throttle::{TokenBucketThrottleConfig, TokenBucketThrottleLayer};
-use apigw::usage_plan::{UsagePlanConfig, UsagePlanLayer};
-use apigw::validate::{RequestValidatorConfig, RequestValidatorLayer};
+use apigw::throttle::{TokenBucketThrottleConfig, TokenBucketThrottleLayerBuilder};
+use apigw::usage_plan::{UsagePlanConfig, UsagePlanLayerBuilder};
+use apigw::validate::{RequestValidatorConfig, RequestValidatorLayerBuilder};
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use axum::Router;
 use axum::extract::Json;
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::{HeaderName, Method, header};
+use http::{HeaderName, HeaderValue, Method};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower::ServiceBuilder;
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 /// A boxed error.
@@ -104,6 +108,102 @@ pub struct GatewayConfig {
     /// Cache settings.
     #[serde(default)]
     pub cache_settings: ResponseCacheConfig,
+    /// HTTP API's `CorsConfiguration`. Without it, no CORS headers.
+    #[serde(default)]
+    pub cors: Option<CorsConfig>,
+    /// Customised rejections (API Gateway's gateway responses), used by
+    /// every block of the stack.
+    #[serde(default)]
+    pub gateway_responses: GatewayResponsesConfig,
+}
+
+/// API Gateway HTTP API's `CorsConfiguration`, converted into tower-http's
+/// [`CorsLayer`]. `*` in a list means any value.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CorsConfig {
+    /// `Access-Control-Allow-Origin`: the allowed origins, or `["*"]`.
+    #[serde(default)]
+    pub allow_origins: Vec<String>,
+    /// `Access-Control-Allow-Methods`: the allowed methods, or `["*"]`.
+    #[serde(default)]
+    pub allow_methods: Vec<String>,
+    /// `Access-Control-Allow-Headers`: the allowed request headers, or `["*"]`.
+    #[serde(default)]
+    pub allow_headers: Vec<String>,
+    /// `Access-Control-Expose-Headers`: response headers scripts may read,
+    /// or `["*"]`.
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    /// `Access-Control-Max-Age`, in seconds.
+    #[serde(default)]
+    pub max_age: Option<u64>,
+    /// `Access-Control-Allow-Credentials`. Not allowed with a `*` anywhere,
+    /// as on API Gateway.
+    #[serde(default)]
+    pub allow_credentials: bool,
+}
+
+fn is_any(values: &[String]) -> bool {
+    values.iter().any(|v| v == "*")
+}
+
+fn header_names(values: &[String]) -> Result<Vec<HeaderName>, BoxError> {
+    Ok(values
+        .iter()
+        .map(|v| HeaderName::try_from(v.as_str()))
+        .collect::<Result<_, _>>()?)
+}
+
+impl TryFrom<CorsConfig> for CorsLayer {
+    type Error = BoxError;
+
+    fn try_from(config: CorsConfig) -> Result<Self, BoxError> {
+        let lists = [
+            &config.allow_origins,
+            &config.allow_methods,
+            &config.allow_headers,
+            &config.expose_headers,
+        ];
+        if config.allow_credentials && lists.iter().any(|list| is_any(list)) {
+            return Err("cors: allowCredentials cannot be combined with `*`".into());
+        }
+        let mut layer = CorsLayer::new().allow_credentials(config.allow_credentials);
+        if is_any(&config.allow_origins) {
+            layer = layer.allow_origin(Any);
+        } else if !config.allow_origins.is_empty() {
+            let origins = config
+                .allow_origins
+                .iter()
+                .map(|v| HeaderValue::try_from(v.as_str()))
+                .collect::<Result<Vec<_>, _>>()?;
+            layer = layer.allow_origin(AllowOrigin::list(origins));
+        }
+        if is_any(&config.allow_methods) {
+            layer = layer.allow_methods(Any);
+        } else if !config.allow_methods.is_empty() {
+            let methods = config
+                .allow_methods
+                .iter()
+                .map(|v| Method::try_from(v.to_ascii_uppercase().as_str()))
+                .collect::<Result<Vec<_>, _>>()?;
+            layer = layer.allow_methods(methods);
+        }
+        if is_any(&config.allow_headers) {
+            layer = layer.allow_headers(Any);
+        } else if !config.allow_headers.is_empty() {
+            layer = layer.allow_headers(header_names(&config.allow_headers)?);
+        }
+        if is_any(&config.expose_headers) {
+            layer = layer.expose_headers(Any);
+        } else if !config.expose_headers.is_empty() {
+            layer = layer.expose_headers(header_names(&config.expose_headers)?);
+        }
+        if let Some(seconds) = config.max_age {
+            layer = layer.max_age(std::time::Duration::from_secs(seconds));
+        }
+        Ok(layer)
+    }
 }
 
 fn default_stage() -> String {
@@ -258,10 +358,12 @@ async fn hello(event: v2::Request) -> Result<v2::Response, std::convert::Infalli
         .with_body(body.to_string()))
 }
 
-/// The orders API behind the gateway, and the Lambda-style route.
-pub fn orders_api() -> Result<Router, BoxError> {
+/// The orders API behind the gateway, and the Lambda-style route, whose
+/// rejections are rendered with `responses`.
+pub fn orders_api(responses: GatewayResponses) -> Result<Router, BoxError> {
     let integration = LambdaIntegration::builder(handler_fn(hello))
         .payload_format(PayloadFormat::V2)
+        .gateway_responses(responses)
         .build()?;
     Ok(Router::new()
         .route(
@@ -316,51 +418,60 @@ pub fn gateway(
         routes = routes.route(route, ())?;
     }
     let routes = routes.build()?;
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            HeaderName::from_static("x-api-key"),
-        ])
-        .expose_headers([
-            HeaderName::from_static("x-request-id"),
-            header::RETRY_AFTER,
-            HeaderName::from_static("x-cache"),
-        ]);
-
-    // `accessLogSettings` as AccessLogConfig's TryFrom reads it, plus a sink.
-    let settings = config.access_log_settings;
-    let mut log = AccessLogLayer::builder().sink(access_log);
-    if let Some(format) = settings.format {
-        log = log.format(format);
-    }
-    if let Some(api_id) = settings.api_id {
-        log = log.api_id(api_id);
-    }
-    if let Some(account_id) = settings.account_id {
-        log = log.account_id(account_id);
-    }
+    let cors = config.cors.map(CorsLayer::try_from).transpose()?;
+    // One `GatewayResponses` for every block that rejects.
+    let responses = GatewayResponses::try_from(config.gateway_responses)?;
+    let log = AccessLogLayerBuilder::from(config.access_log_settings)
+        .sink(access_log)
+        .build()?;
 
     let stack = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(log.build()?)
+        .layer(log)
         .layer(GatewayMetricsLayer::builder().prefix("apigw_").build())
-        .layer(cors)
+        .option_layer(cors)
         .layer(MatchRouteLayer::with_options(
             routes,
             Unmatched::MissingAuthenticationToken,
-            GatewayResponses::default(),
+            responses.clone(),
         ))
-        .layer(TokenBucketThrottleLayer::try_from(config.client_throttle)?)
-        .layer(JwtAuthorizerLayer::try_from(config.authorizer)?)
-        .layer(UsagePlanLayer::try_from(config.usage_plans)?)
-        .layer(TokenBucketThrottleLayer::try_from(config.route_throttle)?)
-        .layer(RequestValidatorLayer::try_from(config.validation)?)
-        .layer(ResponseCacheLayer::try_from(config.cache_settings)?)
-        .service(orders_api()?);
+        .layer(
+            TokenBucketThrottleLayerBuilder::try_from(config.client_throttle)?
+                .gateway_responses(responses.clone())
+                .build()?,
+        )
+        .layer(
+            JwtAuthorizerLayerBuilder::try_from(config.authorizer)?
+                .gateway_responses(responses.clone())
+                .build()?,
+        )
+        .layer(
+            UsagePlanLayerBuilder::try_from(config.usage_plans)?
+                .gateway_responses(responses.clone())
+                .build()?,
+        )
+        .layer(
+            TokenBucketThrottleLayerBuilder::try_from(config.route_throttle)?
+                .gateway_responses(responses.clone())
+                .build()?,
+        )
+        .layer({
+            // A `gatewayResponses` inside `validation` still wins there.
+            let own = config.validation.gateway_responses.is_some();
+            let validator = RequestValidatorLayerBuilder::try_from(config.validation)?;
+            if own {
+                validator.build()?
+            } else {
+                validator.gateway_responses(responses.clone()).build()?
+            }
+        })
+        .layer(
+            ResponseCacheLayerBuilder::try_from(config.cache_settings)?
+                .gateway_responses(responses.clone())
+                .build()?,
+        )
+        .service(orders_api(responses)?);
 
     // Prometheus names cannot start with a digit (`4XXError`): hence the prefix.
     let _ = prometheus();

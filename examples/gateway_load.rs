@@ -46,7 +46,11 @@ async fn main() -> Result<(), BoxError> {
     let shutdown = || async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let bare = gateway::serve(bare, gateway::orders_api()?, shutdown());
+    let bare = gateway::serve(
+        bare,
+        gateway::orders_api(apigw::problem::GatewayResponses::default())?,
+        shutdown(),
+    );
     let stack = gateway::serve(stack, app, shutdown());
     let (bare, stack) = tokio::join!(bare, stack);
     bare?;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use gateway::{Demo, GatewayConfig};
 use reqwest::{Client, Response, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -180,9 +180,16 @@ async fn advertised_scenarios() -> TestResult {
         .await?;
     let retry_after = header(&response, "retry-after").ok_or("no Retry-After")?;
     assert!(retry_after.parse::<u64>()? >= 1);
-    let (status, kind, _) = problem(response).await?;
+    // The embedded `gatewayResponses` customises THROTTLED's title and adds
+    // a header.
+    assert_eq!(
+        header(&response, "x-throttle-help").as_deref(),
+        Some("https://example.com/limits")
+    );
+    let (status, kind, body) = problem(response).await?;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(kind.starts_with("urn:apigw:problem:throttled"), "{kind}");
+    assert_eq!(body["title"], "Slow down");
 
     // Quota (5 a day): the sixth request is 429.
     let key = api_key(&demo)?;
@@ -438,5 +445,215 @@ async fn metrics_in_prometheus_format() -> TestResult {
     };
     assert!(value("apigw_Count") >= 3.0, "{text}");
     assert!(value("apigw_4XXError") >= 1.0, "{text}");
+    Ok(())
+}
+
+/// A CORS configuration naming one origin, with credentials.
+fn shop_cors() -> Result<gateway::CorsConfig, gateway::BoxError> {
+    Ok(serde_json::from_value(json!({
+        "allowOrigins": ["https://shop.example"],
+        "allowMethods": ["GET", "post"],
+        "allowHeaders": ["Authorization", "Content-Type"],
+        "exposeHeaders": ["X-Request-Id"],
+        "maxAge": 300,
+        "allowCredentials": true
+    }))?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_answered_as_configured() -> TestResult {
+    let mut config = GatewayConfig::embedded()?;
+    config.cors = Some(shop_cors()?);
+    let demo = start(config).await?;
+    let base = &demo.base;
+    let client = Client::new();
+
+    // Preflight: answered by the CORS layer, before the route table (no
+    // `OPTIONS /orders` route) and the authorizer (no token).
+    let response = client
+        .request(reqwest::Method::OPTIONS, format!("{base}/orders"))
+        .header("origin", "https://shop.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        header(&response, "access-control-allow-origin").as_deref(),
+        Some("https://shop.example")
+    );
+    assert_eq!(
+        header(&response, "access-control-allow-credentials").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        header(&response, "access-control-allow-methods").as_deref(),
+        Some("GET,POST")
+    );
+    assert_eq!(
+        header(&response, "access-control-allow-headers").as_deref(),
+        Some("authorization,content-type")
+    );
+    assert_eq!(
+        header(&response, "access-control-max-age").as_deref(),
+        Some("300")
+    );
+
+    // Simple request from the allowed origin: the API's answer with CORS
+    // headers and the exposed header list.
+    let response = client
+        .get(format!("{base}/orders"))
+        .header("origin", "https://shop.example")
+        .header("authorization", bearer(&demo.token))
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        header(&response, "access-control-allow-origin").as_deref(),
+        Some("https://shop.example")
+    );
+    assert_eq!(
+        header(&response, "access-control-expose-headers").as_deref(),
+        Some("x-request-id")
+    );
+    assert!(header(&response, "x-request-id").is_some());
+
+    // The gateway's own rejections carry them too (what `DEFAULT_4XX`
+    // response parameters are for on AWS).
+    let response = client
+        .get(format!("{base}/orders"))
+        .header("origin", "https://shop.example")
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        header(&response, "access-control-allow-origin").as_deref(),
+        Some("https://shop.example")
+    );
+
+    // Another origin gets no CORS headers.
+    let response = client
+        .get(format!("{base}/orders"))
+        .header("origin", "https://evil.example")
+        .header("authorization", bearer(&demo.token))
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "access-control-allow-origin"), None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn cors_configuration_errors_are_reported() -> TestResult {
+    // Credentials with a wildcard: refused, as API Gateway refuses it
+    // (tower-http would panic when layering).
+    let mut cors = shop_cors()?;
+    cors.allow_origins = vec!["*".to_owned()];
+    let mut config = GatewayConfig::embedded()?;
+    config.cors = Some(cors);
+    assert!(gateway::gateway(config, "http://127.0.0.1:1", |_: &str| {}).is_err());
+    // An invalid method.
+    let mut cors = shop_cors()?;
+    cors.allow_methods = vec!["GE T".to_owned()];
+    let mut config = GatewayConfig::embedded()?;
+    config.cors = Some(cors);
+    assert!(gateway::gateway(config, "http://127.0.0.1:1", |_: &str| {}).is_err());
+    // Without a `cors` section, no CORS headers at all.
+    let mut config = GatewayConfig::embedded()?;
+    config.cors = None;
+    let demo = start(config).await?;
+    let response = Client::new()
+        .get(format!("{}/orders", demo.base))
+        .header("origin", "https://shop.example")
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(header(&response, "access-control-allow-origin"), None);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customised_gateway_responses_in_every_block() -> TestResult {
+    let mut config = GatewayConfig::embedded()?;
+    config.gateway_responses = serde_json::from_value(json!({
+        "responses": {
+            "THROTTLED": {
+                "statusCode": 503,
+                "title": "Slow down",
+                "message": "try again later",
+                "responseParameters": { "X-Slow-Down": "1" }
+            },
+            "UNAUTHORIZED": { "title": "Sign in first" },
+            "MISSING_AUTHENTICATION_TOKEN": { "statusCode": 404, "title": "No such route" },
+            "DEFAULT_4XX": { "responseParameters": { "X-Gateway-Error": "yes" } }
+        }
+    }))?;
+    let demo = start(config).await?;
+    let base = &demo.base;
+    let client = Client::new();
+    let token = bearer(&demo.token);
+
+    // The route table. A type with its own customisation does not inherit
+    // DEFAULT_4XX's (API Gateway's fallback rule).
+    let response = client.get(format!("{base}/nowhere")).send().await?;
+    assert_eq!(header(&response, "x-gateway-error"), None);
+    let (status, kind, body) = problem(response).await?;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(kind.contains("missing-authentication-token"), "{kind}");
+    assert_eq!(body["title"], "No such route");
+
+    // The JWT authorizer.
+    let response = client.get(format!("{base}/orders")).send().await?;
+    assert_eq!(header(&response, "x-gateway-error"), None);
+    let (status, _, body) = problem(response).await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["title"], "Sign in first");
+
+    // The validator (DEFAULT_4XX's header through the fallback).
+    let response = client
+        .post(format!("{base}/orders"))
+        .header("authorization", &token)
+        .header("content-type", "application/json")
+        .body(r#"{"sku": ""}"#)
+        .send()
+        .await?;
+    assert_eq!(header(&response, "x-gateway-error").as_deref(), Some("yes"));
+    let (status, _, _) = problem(response).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // The usage plan: an unknown API key.
+    let response = client
+        .get(format!("{base}/reports"))
+        .header("authorization", &token)
+        .header("x-api-key", "not-a-key-not-a-key-not-a-key")
+        .send()
+        .await?;
+    assert_eq!(header(&response, "x-gateway-error").as_deref(), Some("yes"));
+    let (status, _, _) = problem(response).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The route throttle (burst 2): the third is THROTTLED as configured.
+    for _ in 0..2 {
+        let response = client
+            .get(format!("{base}/stock"))
+            .header("authorization", &token)
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let response = client
+        .get(format!("{base}/stock"))
+        .header("authorization", &token)
+        .send()
+        .await?;
+    assert_eq!(header(&response, "x-slow-down").as_deref(), Some("1"));
+    let (status, kind, body) = problem(response).await?;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(kind.starts_with("urn:apigw:problem:throttled"), "{kind}");
+    assert_eq!(body["title"], "Slow down");
+    assert_eq!(body["detail"], "try again later");
     Ok(())
 }

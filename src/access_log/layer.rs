@@ -184,10 +184,10 @@ pub struct AccessLogConfig {
     pub account_id: Option<String>,
 }
 
-impl TryFrom<AccessLogConfig> for AccessLogLayer {
-    type Error = ConfigError;
-
-    fn try_from(config: AccessLogConfig) -> Result<Self, ConfigError> {
+impl From<AccessLogConfig> for AccessLogLayerBuilder {
+    /// The builder for `config`, so a sink or a clock can still be set:
+    /// `AccessLogLayerBuilder::from(config).sink(sink).build()`.
+    fn from(config: AccessLogConfig) -> Self {
         let mut builder = AccessLogLayer::builder();
         if let Some(format) = config.format {
             builder = builder.format(format);
@@ -198,7 +198,15 @@ impl TryFrom<AccessLogConfig> for AccessLogLayer {
         if let Some(account_id) = config.account_id {
             builder = builder.account_id(account_id);
         }
-        builder.build()
+        builder
+    }
+}
+
+impl TryFrom<AccessLogConfig> for AccessLogLayer {
+    type Error = ConfigError;
+
+    fn try_from(config: AccessLogConfig) -> Result<Self, ConfigError> {
+        AccessLogLayerBuilder::from(config).build()
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::keys::Algorithm;
-use super::layer::{Issuer, JwtAuthorizerLayer};
+use super::layer::{Issuer, JwtAuthorizerLayer, JwtAuthorizerLayerBuilder};
 use super::source::IdentitySource;
 use crate::ConfigError;
 use crate::route::RouteTable;
@@ -146,6 +146,16 @@ impl TryFrom<JwtAuthorizerConfig> for JwtAuthorizerLayer {
     type Error = ConfigError;
 
     fn try_from(config: JwtAuthorizerConfig) -> Result<Self, ConfigError> {
+        JwtAuthorizerLayerBuilder::try_from(config)?.build()
+    }
+}
+
+impl TryFrom<JwtAuthorizerConfig> for JwtAuthorizerLayerBuilder {
+    type Error = ConfigError;
+
+    /// The builder for `config`, so what the document cannot say (gateway
+    /// responses, a clock, a key fetcher) can still be set before `build`.
+    fn try_from(config: JwtAuthorizerConfig) -> Result<Self, ConfigError> {
         let mut builder = JwtAuthorizerLayer::builder()
             .aws_compatible(config.aws_compatible)
             .require_all_scopes(config.require_all_scopes)
@@ -193,7 +203,7 @@ impl TryFrom<JwtAuthorizerConfig> for JwtAuthorizerLayer {
             }
             builder = builder.route_scopes(table.build()?);
         }
-        builder.build()
+        Ok(builder)
     }
 }
 

@@ -739,6 +739,16 @@ impl TryFrom<RequestValidatorConfig> for RequestValidatorLayer {
     type Error = ConfigError;
 
     fn try_from(config: RequestValidatorConfig) -> Result<Self, ConfigError> {
+        RequestValidatorLayerBuilder::try_from(config)?.build()
+    }
+}
+
+impl TryFrom<RequestValidatorConfig> for RequestValidatorLayerBuilder {
+    type Error = ConfigError;
+
+    /// The builder for `config`, so what the document cannot say (gateway
+    /// responses shared with other layers, a clock) can still be set.
+    fn try_from(config: RequestValidatorConfig) -> Result<Self, ConfigError> {
         let mut builder = RequestValidatorLayer::builder()
             .draft(config.draft)
             .pattern_engine(config.pattern_engine)
@@ -786,6 +796,6 @@ impl TryFrom<RequestValidatorConfig> for RequestValidatorLayer {
         if let Some(document) = config.openapi {
             builder = builder.openapi(&document)?;
         }
-        builder.build()
+        Ok(builder)
     }
 }
