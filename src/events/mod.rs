@@ -126,7 +126,9 @@
 //! authorizers [`authorizer::TokenRequest`] and
 //! `ApiGatewayCustomAuthorizerRequest`, [`authorizer::IamPolicyResponse`]
 //! and `ApiGatewayCustomAuthorizerResponse`, [`authorizer::SimpleResponse`]
-//! and `ApiGatewayV2CustomAuthorizerSimpleResponse`. They keep everything
+//! and `ApiGatewayV2CustomAuthorizerSimpleResponse`, [`authorizer::RequestV1`]
+//! and `ApiGatewayCustomAuthorizerRequestTypeRequest`, [`authorizer::RequestV2`]
+//! and `ApiGatewayV2CustomAuthorizerV2Request`. They keep everything
 //! the peer can represent; what it cannot is lost:
 //!
 //! * **to the peer**: header names are lowercased, and a header whose name
@@ -153,8 +155,15 @@
 //!   `Resource` list comes back as a string; an empty or non-object
 //!   `context` as `None`.
 //!
-//! REQUEST authorizer events ([`authorizer::RequestV1`],
-//! [`authorizer::RequestV2`]) have no conversions.
+//! * **REQUEST authorizer events**: the 1.0 event's `version`,
+//!   `identitySource` and `authorizationToken` (HTTP APIs' 1.0 members) have
+//!   no peer member and are dropped; its `requestContext` keeps what the
+//!   peer's context names (`path`, `accountId`, `resourceId`, `stage`,
+//!   `requestId`, `identity.apiKey` / `apiKeyId` / `sourceIp` /
+//!   `clientCert`, `resourcePath`, `httpMethod`, `apiId`) and drops the rest
+//!   (WebSocket members, `requestTime`, `domainName`, …). The 2.0 event's
+//!   headers are lowercased as above; its `requestContext` converts as a 2.0
+//!   request's does.
 
 pub mod authorizer;
 mod common;

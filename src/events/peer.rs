@@ -10,12 +10,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequest,
-    ApiGatewayCustomAuthorizerResponse, ApiGatewayProxyRequest, ApiGatewayProxyRequestContext,
-    ApiGatewayProxyResponse, ApiGatewayRequestAuthorizer,
-    ApiGatewayRequestAuthorizerCognitoIdentity, ApiGatewayRequestAuthorizerIamDescription,
-    ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayRequestIdentity,
-    ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2httpRequest,
-    ApiGatewayV2httpRequestContext, ApiGatewayV2httpResponse, ApiGatewayWebsocketProxyRequest,
+    ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ApiGatewayCustomAuthorizerRequestTypeRequestContext, ApiGatewayCustomAuthorizerResponse,
+    ApiGatewayProxyRequest, ApiGatewayProxyRequestContext, ApiGatewayProxyResponse,
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerCognitoIdentity,
+    ApiGatewayRequestAuthorizerIamDescription, ApiGatewayRequestAuthorizerJwtDescription,
+    ApiGatewayRequestIdentity, ApiGatewayV2CustomAuthorizerSimpleResponse,
+    ApiGatewayV2CustomAuthorizerV2Request, ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
+    ApiGatewayV2httpResponse, ApiGatewayWebsocketProxyRequest,
     ApiGatewayWebsocketProxyRequestContext,
 };
 use aws_lambda_events::encodings::Body;
@@ -856,6 +858,147 @@ impl From<&ApiGatewayV2CustomAuthorizerSimpleResponse> for authorizer::SimpleRes
     }
 }
 
+// REQUEST authorizer events. The top-level members are converted one by
+// one; the request contexts, whose members the two sides name alike but type
+// differently, go through their JSON form: what the other side has no member
+// for is left out (see the module docs of `events`).
+
+/// `to`'s JSON form of `from`, or `to`'s default when the two cannot agree.
+fn via_json<F: serde::Serialize, T: serde::de::DeserializeOwned + Default>(from: &F) -> T {
+    serde_json::to_value(from)
+        .and_then(serde_json::from_value)
+        .unwrap_or_default()
+}
+
+fn std_headers(map: Option<&HashMap<String, String>>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in map.into_iter().flatten() {
+        append(&mut headers, name, value);
+    }
+    headers
+}
+
+fn std_multi_headers(map: Option<&HashMap<String, Vec<String>>>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, values) in map.into_iter().flatten() {
+        for value in values {
+            append(&mut headers, name, value);
+        }
+    }
+    headers
+}
+
+/// A header map's last value per name; `None` when empty.
+fn from_std_headers(headers: &HeaderMap) -> Option<HashMap<String, String>> {
+    from_single_headers(headers).map(|map| map.into_iter().collect())
+}
+
+fn from_std_multi_headers(headers: &HeaderMap) -> Option<HashMap<String, Vec<String>>> {
+    from_multi_headers(headers).map(|map| map.into_iter().collect())
+}
+
+fn std_query(map: Option<&HashMap<String, Vec<String>>>) -> QueryMap {
+    QueryMap::from(map.cloned().unwrap_or_default())
+}
+
+fn std_single_query(map: Option<&HashMap<String, String>>) -> QueryMap {
+    QueryMap::from(map.cloned().unwrap_or_default())
+}
+
+fn from_std_query(query: &QueryMap) -> Option<HashMap<String, Vec<String>>> {
+    from_query_map(query).map(|map| map.into_iter().collect())
+}
+
+fn from_std_single_query(query: &QueryMap) -> Option<HashMap<String, String>> {
+    last_values(from_query_map(query).as_ref()).map(|map| map.into_iter().collect())
+}
+
+fn non_empty(map: &HashMap<String, String>) -> Option<HashMap<String, String>> {
+    (!map.is_empty()).then(|| map.clone())
+}
+
+impl From<&authorizer::RequestV1> for ApiGatewayCustomAuthorizerRequestTypeRequest {
+    fn from(ours: &authorizer::RequestV1) -> Self {
+        let mut peer = Self::default();
+        peer.type_ = Some(ours.kind.clone());
+        peer.method_arn = Some(ours.method_arn.clone());
+        peer.resource.clone_from(&ours.resource);
+        peer.path.clone_from(&ours.path);
+        peer.http_method = ours.http_method.as_deref().map(method);
+        peer.headers = std_headers(ours.headers.as_ref());
+        peer.multi_value_headers = std_multi_headers(ours.multi_value_headers.as_ref());
+        peer.query_string_parameters = std_single_query(ours.query_string_parameters.as_ref());
+        peer.multi_value_query_string_parameters =
+            std_query(ours.multi_value_query_string_parameters.as_ref());
+        peer.path_parameters = ours.path_parameters.clone().unwrap_or_default();
+        peer.stage_variables = ours.stage_variables.clone().unwrap_or_default();
+        peer.request_context = via_json::<_, ApiGatewayCustomAuthorizerRequestTypeRequestContext>(
+            &ours.request_context,
+        );
+        peer
+    }
+}
+
+impl From<&ApiGatewayCustomAuthorizerRequestTypeRequest> for authorizer::RequestV1 {
+    fn from(peer: &ApiGatewayCustomAuthorizerRequestTypeRequest) -> Self {
+        let mut ours = Self::default();
+        ours.kind = peer.type_.clone().unwrap_or_default();
+        ours.method_arn = peer.method_arn.clone().unwrap_or_default();
+        ours.resource.clone_from(&peer.resource);
+        ours.path.clone_from(&peer.path);
+        ours.http_method = peer.http_method.as_ref().map(|m| m.as_str().to_owned());
+        ours.headers = from_std_headers(&peer.headers);
+        ours.multi_value_headers = from_std_multi_headers(&peer.multi_value_headers);
+        ours.query_string_parameters = from_std_single_query(&peer.query_string_parameters);
+        ours.multi_value_query_string_parameters =
+            from_std_query(&peer.multi_value_query_string_parameters);
+        ours.path_parameters = non_empty(&peer.path_parameters);
+        ours.stage_variables = non_empty(&peer.stage_variables);
+        ours.request_context = via_json(&peer.request_context);
+        ours
+    }
+}
+
+impl From<&authorizer::RequestV2> for ApiGatewayV2CustomAuthorizerV2Request {
+    fn from(ours: &authorizer::RequestV2) -> Self {
+        let mut peer = Self::default();
+        peer.version = Some(ours.version.clone());
+        peer.type_ = Some(ours.kind.clone());
+        peer.route_arn = Some(ours.route_arn.clone());
+        peer.identity_source.clone_from(&ours.identity_source);
+        peer.route_key = Some(ours.route_key.clone());
+        peer.raw_path = Some(ours.raw_path.clone());
+        peer.raw_query_string = Some(ours.raw_query_string.clone());
+        peer.cookies = ours.cookies.clone().unwrap_or_default();
+        peer.headers = std_headers(ours.headers.as_ref());
+        peer.query_string_parameters = ours.query_string_parameters.clone().unwrap_or_default();
+        peer.request_context = via_json::<_, ApiGatewayV2httpRequestContext>(&ours.request_context);
+        peer.path_parameters = ours.path_parameters.clone().unwrap_or_default();
+        peer.stage_variables = ours.stage_variables.clone().unwrap_or_default();
+        peer
+    }
+}
+
+impl From<&ApiGatewayV2CustomAuthorizerV2Request> for authorizer::RequestV2 {
+    fn from(peer: &ApiGatewayV2CustomAuthorizerV2Request) -> Self {
+        let mut ours = Self::default();
+        ours.version = peer.version.clone().unwrap_or_default();
+        ours.kind = peer.type_.clone().unwrap_or_default();
+        ours.route_arn = peer.route_arn.clone().unwrap_or_default();
+        ours.identity_source.clone_from(&peer.identity_source);
+        ours.route_key = peer.route_key.clone().unwrap_or_default();
+        ours.raw_path = peer.raw_path.clone().unwrap_or_default();
+        ours.raw_query_string = peer.raw_query_string.clone().unwrap_or_default();
+        ours.cookies = (!peer.cookies.is_empty()).then(|| peer.cookies.clone());
+        ours.headers = from_std_headers(&peer.headers);
+        ours.query_string_parameters = non_empty(&peer.query_string_parameters);
+        ours.request_context = via_json(&peer.request_context);
+        ours.path_parameters = non_empty(&peer.path_parameters);
+        ours.stage_variables = non_empty(&peer.stage_variables);
+        ours
+    }
+}
+
 /// By-value forms of the by-reference conversions.
 macro_rules! by_value {
     ($($from:ty => $to:ty),* $(,)?) => {$(
@@ -870,6 +1013,10 @@ macro_rules! by_value {
 by_value! {
     authorizer::TokenRequest => ApiGatewayCustomAuthorizerRequest,
     ApiGatewayCustomAuthorizerRequest => authorizer::TokenRequest,
+    authorizer::RequestV1 => ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ApiGatewayCustomAuthorizerRequestTypeRequest => authorizer::RequestV1,
+    authorizer::RequestV2 => ApiGatewayV2CustomAuthorizerV2Request,
+    ApiGatewayV2CustomAuthorizerV2Request => authorizer::RequestV2,
     authorizer::IamPolicyResponse => ApiGatewayCustomAuthorizerResponse,
     ApiGatewayCustomAuthorizerResponse => authorizer::IamPolicyResponse,
     authorizer::SimpleResponse => ApiGatewayV2CustomAuthorizerSimpleResponse,
@@ -979,6 +1126,76 @@ mod tests {
         token.method_arn = "arn:a".into();
         let peer = ApiGatewayCustomAuthorizerRequest::from(&token);
         assert_eq!(authorizer::TokenRequest::from(peer), token);
+    }
+
+    #[test]
+    fn request_authorizer_events_survive_the_peer() {
+        let v1: authorizer::RequestV1 = serde_json::from_value(serde_json::json!({
+            "type": "REQUEST",
+            "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/GET/request",
+            "resource": "/request",
+            "path": "/request",
+            "httpMethod": "GET",
+            "headers": {"x-token": "b", "host": "example.com"},
+            "multiValueHeaders": {"x-token": ["a", "b"], "host": ["example.com"]},
+            "queryStringParameters": {"q": "2"},
+            "multiValueQueryStringParameters": {"q": ["1", "2"]},
+            "pathParameters": {"id": "7"},
+            "stageVariables": {"env": "test"},
+            "requestContext": {
+                "path": "/test/request",
+                "accountId": "123456789012",
+                "resourceId": "05c7jb",
+                "stage": "test",
+                "requestId": "r-1",
+                "identity": {"apiKey": "k", "sourceIp": "10.0.0.1"},
+                "resourcePath": "/request",
+                "httpMethod": "GET",
+                "apiId": "abcdef123"
+            }
+        }))
+        .unwrap();
+        // Header names in lower case: the peer lowercases them (documented).
+        let peer = ApiGatewayCustomAuthorizerRequestTypeRequest::from(&v1);
+        assert_eq!(peer.request_context.apiid.as_deref(), Some("abcdef123"));
+        assert_eq!(authorizer::RequestV1::from(peer), v1);
+
+        let v2: authorizer::RequestV2 = serde_json::from_value(serde_json::json!({
+            "version": "2.0",
+            "type": "REQUEST",
+            "routeArn": "arn:aws:execute-api:us-east-1:123456789012:abcdef123/$default/GET/request",
+            "identitySource": ["user1", "123"],
+            "routeKey": "GET /request",
+            "rawPath": "/request",
+            "rawQueryString": "q=1",
+            "cookies": ["a=1"],
+            "headers": {"x-token": "a,b"},
+            "queryStringParameters": {"q": "1"},
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "abcdef123",
+                "domainName": "id.execute-api.us-east-1.amazonaws.com",
+                "domainPrefix": "id",
+                "http": {
+                    "method": "GET",
+                    "path": "/request",
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "10.0.0.1",
+                    "userAgent": "agent"
+                },
+                "requestId": "r-2",
+                "routeKey": "GET /request",
+                "stage": "$default",
+                "time": "12/Mar/2020:19:03:58 +0000",
+                "timeEpoch": 1583348638390i64
+            },
+            "pathParameters": {"id": "7"},
+            "stageVariables": {"env": "test"}
+        }))
+        .unwrap();
+        let peer = ApiGatewayV2CustomAuthorizerV2Request::from(&v2);
+        assert_eq!(peer.request_context.request_id.as_deref(), Some("r-2"));
+        assert_eq!(authorizer::RequestV2::from(peer), v2);
     }
 
     #[test]
