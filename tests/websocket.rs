@@ -375,8 +375,23 @@ async fn lambda_authorizer_policies_are_judged_against_the_connect_route_arn() {
             ),
             _ => (None, String::new()),
         };
-        // The event's `methodArn` names the route too.
-        if !method_arn.ends_with("/$connect") {
+        // The event's `methodArn` names the route too, and its context is
+        // API Gateway's WebSocket `$connect` context.
+        let websocket_shaped = match &request {
+            AuthorizerRequest::RequestV1(event) => {
+                let context = &event.request_context;
+                context.route_key.as_deref() == Some("$connect")
+                    && context.event_type.as_deref() == Some("CONNECT")
+                    && context
+                        .connection_id
+                        .as_deref()
+                        .is_some_and(|id| !id.is_empty())
+                    && context.connected_at.is_some()
+                    && event.http_method.is_none()
+            }
+            _ => false,
+        };
+        if !method_arn.ends_with("/$connect") || !websocket_shaped {
             return Ok(IamPolicyResponse::deny("anyone", "*"));
         }
         match token.as_deref() {

@@ -167,7 +167,7 @@ pub(crate) fn request_v1_event(input: EventInput<'_>, http_api: bool) -> Request
         route_key,
         ..RequestContextV1::default()
     };
-    RequestV1 {
+    let mut event = RequestV1 {
         version: http_api.then(|| "1.0".to_owned()),
         kind: "REQUEST".to_owned(),
         identity_source: joined.clone(),
@@ -184,7 +184,30 @@ pub(crate) fn request_v1_event(input: EventInput<'_>, http_api: bool) -> Request
         stage_variables: input.stage_variables(),
         request_context,
         method_arn: input.method_arn,
+    };
+    if let Some(connect) = parts.extensions.get::<super::service::WebSocketConnect>() {
+        websocket_connect(&mut event, connect);
     }
+    event
+}
+
+/// A WebSocket API's `$connect` authorizer event: API Gateway's REQUEST
+/// event for WebSocket APIs names the connection and the route, and has no
+/// resource, path or method.
+fn websocket_connect(event: &mut RequestV1, connect: &super::service::WebSocketConnect) {
+    event.resource = None;
+    event.path = None;
+    event.http_method = None;
+    let context = &mut event.request_context;
+    context.path = None;
+    context.resource_path = None;
+    context.http_method = None;
+    context.protocol = None;
+    context.route_key = Some("$connect".to_owned());
+    context.event_type = Some("CONNECT".to_owned());
+    context.message_direction = Some("IN".to_owned());
+    context.connection_id = Some(connect.connection_id.clone());
+    context.connected_at = Some(connect.connected_at);
 }
 
 /// An HTTP API's payload 2.0 event.

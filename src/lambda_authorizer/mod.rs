@@ -156,6 +156,6 @@ pub use layer::{
     LambdaAuthorizerCacheLayerBuilder, LambdaAuthorizerConfig, MAX_TTL, PayloadFormatVersion,
 };
 pub use policy::{PolicyDecision, PolicyError, evaluate_policy, glob_match};
-#[cfg(feature = "websocket")]
-pub(crate) use service::RouteArn;
 pub use service::{LambdaAuthorizerCache, ResponseFuture};
+#[cfg(feature = "websocket")]
+pub(crate) use service::{RouteArn, WebSocketConnect};

@@ -133,6 +133,16 @@ impl Settings {
 #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
 pub(crate) struct RouteArn(pub(crate) &'static str);
 
+/// A request extension the WebSocket endpoint adds for its `$connect`
+/// authorizer: the REQUEST event then has API Gateway's WebSocket shape
+/// (`connectionId`, `connectedAt`, `routeKey`, `eventType`).
+#[derive(Clone, Debug)]
+#[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+pub(crate) struct WebSocketConnect {
+    pub(crate) connection_id: String,
+    pub(crate) connected_at: i64,
+}
+
 pub(crate) struct Shared<A> {
     pub(crate) authorizer: A,
     pub(crate) settings: Settings,

@@ -505,6 +505,8 @@ async fn handshake(State(api): State<WebSocketApi>, request: Request<Body>) -> R
         Err(rejection) => return rejection.into_response(),
     };
 
+    let now = inner.clock.unix_time();
+    let connection_id: Arc<str> = Arc::from(new_id());
     if let Some(authorizer) = &inner.authorizer {
         let mut probe = Request::new(Body::empty());
         *probe.method_mut() = parts.method.clone();
@@ -515,9 +517,14 @@ async fn handshake(State(api): State<WebSocketApi>, request: Request<Body>) -> R
         probe.extensions_mut().insert(request_id.clone());
         // A Lambda authorizer judges its policy against `…/{stage}/$connect`.
         #[cfg(feature = "lambda-authorizer")]
-        probe
-            .extensions_mut()
-            .insert(crate::lambda_authorizer::RouteArn("$connect"));
+        {
+            let extensions = probe.extensions_mut();
+            extensions.insert(crate::lambda_authorizer::RouteArn("$connect"));
+            extensions.insert(crate::lambda_authorizer::WebSocketConnect {
+                connection_id: connection_id.to_string(),
+                connected_at: epoch_millis(now),
+            });
+        }
         match authorizer.authorize(probe).await {
             Ok(authorized) => {
                 if let Some(claims) = authorized.claims {
@@ -531,10 +538,8 @@ async fn handshake(State(api): State<WebSocketApi>, request: Request<Body>) -> R
         }
     }
 
-    let now = inner.clock.unix_time();
     let upgrade_event = v1::Request::from_http(&parts, &[], &inner.options, now);
     let v1_context = upgrade_event.request_context;
-    let connection_id: Arc<str> = Arc::from(new_id());
     let source_ip = v1_context.identity.source_ip.clone();
     let user_agent = v1_context.identity.user_agent.clone();
     let mut identity = v1::Identity::default();
