@@ -525,7 +525,12 @@ fn scenario(
             .insert(ConnectInfo(callers.addresses[caller]));
         let response = runtime.block_on(async {
             let ready = service.ready().await.unwrap();
-            ready.call(request).await.unwrap()
+            let response = ready.call(request).await.unwrap();
+            // Read the body, as a server does: the cache stores an entry
+            // when the body has been read to its end.
+            let (parts, body) = response.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            Response::from_parts(parts, body)
         });
         assert_eq!(response.status(), StatusCode::OK);
         // The first GET of an id is a miss.

@@ -21,7 +21,12 @@ pin() {
     if command -v taskset >/dev/null; then taskset -c "$cpu" "$@"; else "$@"; fi
 }
 out=$(mktemp)
-TOKIO_WORKER_THREADS=1 pin 1 "$bin" 18081 18082 >"$out" &
+# `exec` in the subshell, so that $! is the server itself and the trap
+# below stops it (otherwise it outlives the script and holds its stdout).
+(
+    export TOKIO_WORKER_THREADS=1
+    if command -v taskset >/dev/null; then exec taskset -c 1 "$bin" 18081 18082; else exec "$bin" 18081 18082; fi
+) >"$out" &
 server=$!
 trap 'kill $server 2>/dev/null; rm -f "$out"' EXIT
 for _ in $(seq 50); do grep -q '^API_KEY=' "$out" && break; sleep 0.1; done
