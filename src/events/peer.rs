@@ -43,7 +43,11 @@ fn append(headers: &mut HeaderMap, name: &str, value: &str) {
     }
 }
 
-fn single_headers(map: Option<&StringMap>) -> HeaderMap {
+/// A header map from a map of single values (a `BTreeMap` or a `HashMap`).
+fn single_headers<'a, M>(map: Option<&'a M>) -> HeaderMap
+where
+    &'a M: IntoIterator<Item = (&'a String, &'a String)>,
+{
     let mut headers = HeaderMap::new();
     for (name, value) in map.into_iter().flatten() {
         append(&mut headers, name, value);
@@ -51,7 +55,11 @@ fn single_headers(map: Option<&StringMap>) -> HeaderMap {
     headers
 }
 
-fn multi_headers(map: Option<&MultiValueMap>) -> HeaderMap {
+/// A header map from a map of value lists (a `BTreeMap` or a `HashMap`).
+fn multi_headers<'a, M>(map: Option<&'a M>) -> HeaderMap
+where
+    &'a M: IntoIterator<Item = (&'a String, &'a Vec<String>)>,
+{
     let mut headers = HeaderMap::new();
     for (name, values) in map.into_iter().flatten() {
         for value in values {
@@ -66,26 +74,29 @@ fn text(value: &HeaderValue) -> String {
 }
 
 /// A header map's last value per name; `None` when empty.
-fn from_single_headers(headers: &HeaderMap) -> Option<StringMap> {
-    let map: StringMap = headers
-        .keys()
-        .filter_map(|name| {
-            let last = headers.get_all(name).iter().next_back()?;
-            Some((name.as_str().to_owned(), text(last)))
-        })
-        .collect();
-    (!map.is_empty()).then_some(map)
+fn from_single_headers<M: FromIterator<(String, String)>>(headers: &HeaderMap) -> Option<M> {
+    (!headers.is_empty()).then(|| {
+        headers
+            .keys()
+            .filter_map(|name| {
+                let last = headers.get_all(name).iter().next_back()?;
+                Some((name.as_str().to_owned(), text(last)))
+            })
+            .collect()
+    })
 }
 
-fn from_multi_headers(headers: &HeaderMap) -> Option<MultiValueMap> {
-    let map: MultiValueMap = headers
-        .keys()
-        .map(|name| {
-            let values = headers.get_all(name).iter().map(text).collect();
-            (name.as_str().to_owned(), values)
-        })
-        .collect();
-    (!map.is_empty()).then_some(map)
+/// A header map's values per name; `None` when empty.
+fn from_multi_headers<M: FromIterator<(String, Vec<String>)>>(headers: &HeaderMap) -> Option<M> {
+    (!headers.is_empty()).then(|| {
+        headers
+            .keys()
+            .map(|name| {
+                let values = headers.get_all(name).iter().map(text).collect();
+                (name.as_str().to_owned(), values)
+            })
+            .collect()
+    })
 }
 
 fn query_map(map: Option<&MultiValueMap>) -> QueryMap {
@@ -569,7 +580,7 @@ impl From<&ApiGatewayV2httpResponse> for v2::Response {
         // `multiValueHeaders` is not part of 2.0: its values join `headers`.
         let mut headers: BTreeMap<String, String> =
             from_single_headers(&peer.headers).unwrap_or_default();
-        for (name, values) in from_multi_headers(&peer.multi_value_headers)
+        for (name, values) in from_multi_headers::<MultiValueMap>(&peer.multi_value_headers)
             .into_iter()
             .flatten()
         {
@@ -870,33 +881,6 @@ fn via_json<F: serde::Serialize, T: serde::de::DeserializeOwned + Default>(from:
         .unwrap_or_default()
 }
 
-fn std_headers(map: Option<&HashMap<String, String>>) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    for (name, value) in map.into_iter().flatten() {
-        append(&mut headers, name, value);
-    }
-    headers
-}
-
-fn std_multi_headers(map: Option<&HashMap<String, Vec<String>>>) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    for (name, values) in map.into_iter().flatten() {
-        for value in values {
-            append(&mut headers, name, value);
-        }
-    }
-    headers
-}
-
-/// A header map's last value per name; `None` when empty.
-fn from_std_headers(headers: &HeaderMap) -> Option<HashMap<String, String>> {
-    from_single_headers(headers).map(|map| map.into_iter().collect())
-}
-
-fn from_std_multi_headers(headers: &HeaderMap) -> Option<HashMap<String, Vec<String>>> {
-    from_multi_headers(headers).map(|map| map.into_iter().collect())
-}
-
 fn std_query(map: Option<&HashMap<String, Vec<String>>>) -> QueryMap {
     QueryMap::from(map.cloned().unwrap_or_default())
 }
@@ -925,8 +909,8 @@ impl From<&authorizer::RequestV1> for ApiGatewayCustomAuthorizerRequestTypeReque
         peer.resource.clone_from(&ours.resource);
         peer.path.clone_from(&ours.path);
         peer.http_method = ours.http_method.as_deref().map(method);
-        peer.headers = std_headers(ours.headers.as_ref());
-        peer.multi_value_headers = std_multi_headers(ours.multi_value_headers.as_ref());
+        peer.headers = single_headers(ours.headers.as_ref());
+        peer.multi_value_headers = multi_headers(ours.multi_value_headers.as_ref());
         peer.query_string_parameters = std_single_query(ours.query_string_parameters.as_ref());
         peer.multi_value_query_string_parameters =
             std_query(ours.multi_value_query_string_parameters.as_ref());
@@ -947,8 +931,8 @@ impl From<&ApiGatewayCustomAuthorizerRequestTypeRequest> for authorizer::Request
         ours.resource.clone_from(&peer.resource);
         ours.path.clone_from(&peer.path);
         ours.http_method = peer.http_method.as_ref().map(|m| m.as_str().to_owned());
-        ours.headers = from_std_headers(&peer.headers);
-        ours.multi_value_headers = from_std_multi_headers(&peer.multi_value_headers);
+        ours.headers = from_single_headers(&peer.headers);
+        ours.multi_value_headers = from_multi_headers(&peer.multi_value_headers);
         ours.query_string_parameters = from_std_single_query(&peer.query_string_parameters);
         ours.multi_value_query_string_parameters =
             from_std_query(&peer.multi_value_query_string_parameters);
@@ -970,7 +954,7 @@ impl From<&authorizer::RequestV2> for ApiGatewayV2CustomAuthorizerV2Request {
         peer.raw_path = Some(ours.raw_path.clone());
         peer.raw_query_string = Some(ours.raw_query_string.clone());
         peer.cookies = ours.cookies.clone().unwrap_or_default();
-        peer.headers = std_headers(ours.headers.as_ref());
+        peer.headers = single_headers(ours.headers.as_ref());
         peer.query_string_parameters = ours.query_string_parameters.clone().unwrap_or_default();
         peer.request_context = via_json::<_, ApiGatewayV2httpRequestContext>(&ours.request_context);
         peer.path_parameters = ours.path_parameters.clone().unwrap_or_default();
@@ -990,7 +974,7 @@ impl From<&ApiGatewayV2CustomAuthorizerV2Request> for authorizer::RequestV2 {
         ours.raw_path = peer.raw_path.clone().unwrap_or_default();
         ours.raw_query_string = peer.raw_query_string.clone().unwrap_or_default();
         ours.cookies = (!peer.cookies.is_empty()).then(|| peer.cookies.clone());
-        ours.headers = from_std_headers(&peer.headers);
+        ours.headers = from_single_headers(&peer.headers);
         ours.query_string_parameters = non_empty(&peer.query_string_parameters);
         ours.request_context = via_json(&peer.request_context);
         ours.path_parameters = non_empty(&peer.path_parameters);
