@@ -203,7 +203,7 @@ fn websocket_connect(event: &mut RequestV1, connect: &super::service::WebSocketC
     context.resource_path = None;
     context.http_method = None;
     context.protocol = None;
-    context.route_key = Some("$connect".to_owned());
+    context.route_key = Some(super::service::CONNECT_ROUTE.to_owned());
     context.event_type = Some("CONNECT".to_owned());
     context.message_direction = Some("IN".to_owned());
     context.connection_id = Some(connect.connection_id.clone());

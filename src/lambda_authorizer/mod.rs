@@ -156,6 +156,6 @@ pub use layer::{
     LambdaAuthorizerCacheLayerBuilder, LambdaAuthorizerConfig, MAX_TTL, PayloadFormatVersion,
 };
 pub use policy::{PolicyDecision, PolicyError, evaluate_policy, glob_match};
-pub use service::{LambdaAuthorizerCache, ResponseFuture};
 #[cfg(feature = "websocket")]
-pub(crate) use service::{RouteArn, WebSocketConnect};
+pub(crate) use service::WebSocketConnect;
+pub use service::{LambdaAuthorizerCache, ResponseFuture};

@@ -95,8 +95,8 @@ impl Settings {
 
     /// The length of [`method_arn`](Self::method_arn), without building it.
     fn method_arn_len(&self, parts: &Parts, stage: &str) -> usize {
-        if let Some(RouteArn(route)) = parts.extensions.get() {
-            return self.arn_prefix.len() + stage.len() + route.len() + 1;
+        if parts.extensions.get::<WebSocketConnect>().is_some() {
+            return self.arn_prefix.len() + stage.len() + CONNECT_ROUTE.len() + 1;
         }
         let path = parts.uri.path();
         self.arn_prefix.len()
@@ -113,29 +113,27 @@ impl Settings {
     }
 
     /// Appends this request's method ARN to `arn`: `{prefix}{stage}/{VERB}/{path}`,
-    /// or `{prefix}{stage}/{routeKey}` for a WebSocket route ([`RouteArn`]).
+    /// or `{prefix}{stage}/$connect` for a WebSocket `$connect` ([`WebSocketConnect`]).
     fn push_method_arn(&self, arn: &mut String, parts: &Parts, stage: &str) {
         arn.push_str(&self.arn_prefix);
-        if let Some(RouteArn(route)) = parts.extensions.get() {
+        if parts.extensions.get::<WebSocketConnect>().is_some() {
             arn.push_str(stage);
             arn.push('/');
-            arn.push_str(route);
+            arn.push_str(CONNECT_ROUTE);
         } else {
             convert::push_method_arn(arn, stage, parts.method.as_str(), parts.uri.path());
         }
     }
 }
 
-/// A request extension naming the route a non-HTTP request stands for: the
-/// WebSocket endpoint inserts `RouteArn("$connect")` so that the method ARN a
-/// policy is judged against is `…/{stage}/$connect`, as API Gateway's.
-#[derive(Clone, Copy, Debug)]
-#[cfg_attr(not(feature = "websocket"), allow(dead_code))]
-pub(crate) struct RouteArn(pub(crate) &'static str);
+/// The route key of a WebSocket API's connection request.
+pub(crate) const CONNECT_ROUTE: &str = "$connect";
 
 /// A request extension the WebSocket endpoint adds for its `$connect`
-/// authorizer: the REQUEST event then has API Gateway's WebSocket shape
-/// (`connectionId`, `connectedAt`, `routeKey`, `eventType`).
+/// authorizer: the method ARN a policy is judged against is
+/// `…/{stage}/$connect`, as API Gateway's, and the REQUEST event has API
+/// Gateway's WebSocket shape (`connectionId`, `connectedAt`, `routeKey`,
+/// `eventType`).
 #[derive(Clone, Debug)]
 #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
 pub(crate) struct WebSocketConnect {

@@ -515,16 +515,15 @@ async fn handshake(State(api): State<WebSocketApi>, request: Request<Body>) -> R
         *probe.headers_mut() = parts.headers.clone();
         *probe.extensions_mut() = parts.extensions.clone();
         probe.extensions_mut().insert(request_id.clone());
-        // A Lambda authorizer judges its policy against `…/{stage}/$connect`.
+        // A Lambda authorizer judges its policy against `…/{stage}/$connect`
+        // and sends API Gateway's WebSocket REQUEST event.
         #[cfg(feature = "lambda-authorizer")]
-        {
-            let extensions = probe.extensions_mut();
-            extensions.insert(crate::lambda_authorizer::RouteArn("$connect"));
-            extensions.insert(crate::lambda_authorizer::WebSocketConnect {
+        probe
+            .extensions_mut()
+            .insert(crate::lambda_authorizer::WebSocketConnect {
                 connection_id: connection_id.to_string(),
                 connected_at: epoch_millis(now),
             });
-        }
         match authorizer.authorize(probe).await {
             Ok(authorized) => {
                 if let Some(claims) = authorized.claims {
