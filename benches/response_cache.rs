@@ -4,14 +4,25 @@
 //! same request and response, in the same run.
 //!
 //! `cargo bench --bench response_cache`
+//!
+//! Instruction counts: `APIGW_BENCH_LOOP=<row>:<n>` runs one row's
+//! operation 1,000 times and then `n` times outside criterion, each through
+//! an `#[inline(never)]` function (`measured_call`: the first poll of
+//! `oneshot(request)` plus dropping the response, the request built and the
+//! service cloned outside it; `measured_get`: the bare moka get), so
+//! callgrind's `--toggle-collect` counts exactly that. `BENCHMARKS.md` has
+//! the commands.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::hint::black_box;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use apigw::response_cache::ResponseCacheLayer;
 use bytes::Bytes;
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group};
 use http::{Request, Response};
 use http_body_util::Full;
 use tower::{Layer, Service, ServiceExt, service_fn};
@@ -124,5 +135,90 @@ fn hit(c: &mut Criterion) {
     group.finish();
 }
 
+/// The bare moka get, alone in a function callgrind can count.
+#[inline(never)]
+fn measured_get(cache: &moka::sync::Cache<String, Arc<Bytes>>, key: &str) -> Option<Arc<Bytes>> {
+    cache.get(key)
+}
+
+/// The first poll of a `oneshot` (`poll_ready`, `call`, the response
+/// future's poll) and dropping its response, alone in a function callgrind
+/// can count.
+#[inline(never)]
+fn measured_call<F, B, E>(future: Pin<&mut F>, cx: &mut Context<'_>)
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    match future.poll(cx) {
+        Poll::Ready(Ok(response)) => drop(response),
+        _ => panic!("the response was not ready at once"),
+    }
+}
+
+/// `APIGW_BENCH_LOOP=<row>:<n>`: the row's operation 1,000 times, then `n`
+/// times, inside the runtime's context as under criterion.
+fn instruction_loop(spec: &str) {
+    let (row, n) = spec
+        .rsplit_once(':')
+        .expect("APIGW_BENCH_LOOP is <row>:<iterations>");
+    let n: u64 = n.parse().expect("iterations are a number");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _context = runtime.enter();
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut calls = |service: &dyn Fn(Request<Full<Bytes>>, &mut Context<'_>)| {
+        for _ in 0..1_000 + n {
+            service(request(), &mut cx);
+        }
+    };
+    match row {
+        "bare_moka_get" => {
+            let bare = moka::sync::Cache::<String, Arc<Bytes>>::new(10_000);
+            bare.insert(
+                "/orders/1".to_owned(),
+                Arc::new(Bytes::from(vec![b'x'; 1024])),
+            );
+            for _ in 0..1_000 + n {
+                black_box(measured_get(&bare, black_box("/orders/1")));
+            }
+        }
+        "no_cache_backend_only" => {
+            let plain = backend();
+            calls(&|request, cx| {
+                let future = pin!(plain.clone().oneshot(request));
+                measured_call(future, cx);
+            });
+        }
+        "apigw_response_cache" => {
+            let cache = ResponseCacheLayer::builder().build().unwrap();
+            let ours = cache.layer(backend());
+            runtime.block_on(async {
+                let response = ours.clone().oneshot(request()).await.unwrap();
+                http_body_util::BodyExt::collect(response.into_body())
+                    .await
+                    .unwrap();
+            });
+            calls(&|request, cx| {
+                let future = pin!(ours.clone().oneshot(request));
+                measured_call(future, cx);
+            });
+            assert_eq!(cache.stats().hits, 1_000 + n);
+        }
+        _ => panic!(
+            "no row `{row}`; there are bare_moka_get, no_cache_backend_only, apigw_response_cache"
+        ),
+    }
+}
+
 criterion_group!(benches, hit);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("APIGW_BENCH_LOOP") {
+        instruction_loop(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

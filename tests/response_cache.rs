@@ -158,6 +158,48 @@ async fn a_repeated_get_is_answered_from_the_cache_with_x_cache_and_age() {
     assert_eq!((stats.hits, stats.misses, stats.stores), (1, 1, 1));
 }
 
+/// A hit's headers are the stored response's: every value of a repeated
+/// header in order, no per-connection headers, one `X-Cache` and one `Age`
+/// counting from the backend's own `Age`, past the pre-formatted ages too.
+#[tokio::test]
+async fn a_hit_keeps_repeated_headers_drops_hop_by_hop_ones_and_adds_to_the_backend_age() {
+    let (clock, shared) = manual();
+    let (backend, calls) = backend(|_, _| {
+        let response = with_header(ok("x"), "link", "</a>; rel=preload");
+        let response = with_header(response, "link", "</b>; rel=preload");
+        let response = with_header(response, "connection", "keep-alive");
+        let response = with_header(response, "keep-alive", "timeout=5");
+        let response = with_header(response, "x-cache", "from-upstream");
+        with_header(response, "age", "3650")
+    });
+    let service = layer(ResponseCacheLayer::builder().with_clock(shared)).layer(backend);
+
+    send(&service, get("/a")).await;
+    for (advance, age) in [(0, "3650"), (10, "3660"), (1, "3661"), (100_000, "103661")] {
+        clock.advance(Duration::from_secs(advance));
+        let hit = send(&service, get("/a")).await;
+        let all = |name: &str| -> Vec<&str> {
+            hit.headers
+                .get_all(name)
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .collect()
+        };
+        // The backend said 3650 s already: the TTL (300 s) still runs from
+        // the store, and `Age` adds the time since.
+        if advance > 300 {
+            assert_eq!(hit.x_cache(), Some("Miss"));
+            break;
+        }
+        assert_eq!(all("age"), [age]);
+        assert_eq!(all("x-cache"), ["Hit"]);
+        assert_eq!(all("link"), ["</a>; rel=preload", "</b>; rel=preload"]);
+        assert!(hit.headers.get("connection").is_none());
+        assert!(hit.headers.get("keep-alive").is_none());
+    }
+    assert_eq!(calls.load(SeqCst), 2);
+}
+
 #[tokio::test]
 async fn head_is_answered_from_the_get_entry_without_a_body() {
     let (backend, calls) = backend(|_, _| ok("twelve bytes"));

@@ -18,10 +18,10 @@ pub(crate) enum Event {
 pub(crate) type Labels<'a> = (Option<&'a RouteKey>, Option<&'a Arc<str>>);
 
 #[cfg(feature = "metrics")]
-pub(crate) use enabled::Exporter;
+pub(crate) use enabled::{Exporter, RouteCounters};
 
 #[cfg(not(feature = "metrics"))]
-pub(crate) use disabled::Exporter;
+pub(crate) use disabled::{Exporter, RouteCounters};
 
 #[cfg(feature = "metrics")]
 mod enabled {
@@ -61,7 +61,14 @@ mod enabled {
             }
         }
 
-        pub(crate) fn record(&self, (route, stage): Labels<'_>, event: Event, count: u64) {
+        pub(crate) fn record(&self, labels: Labels<'_>, event: Event, count: u64) {
+            self.counters(labels).record(event, count);
+        }
+
+        /// The counters of the route `labels` names: registered on first
+        /// use, then kept. Entries keep theirs, so a hit records without
+        /// looking them up.
+        pub(crate) fn counters(&self, (route, stage): Labels<'_>) -> RouteCounters {
             let key = (route.cloned(), stage.cloned());
             let found = self
                 .handles
@@ -69,31 +76,43 @@ mod enabled {
                 .unwrap_or_else(PoisonError::into_inner)
                 .get(&key)
                 .cloned();
-            let handles = found.unwrap_or_else(|| {
-                // Labelled as `GatewayMetricsLayer` labels, so the series
-                // are the same.
-                let labels = [
-                    (
-                        "route",
-                        route.map_or_else(|| "UNMATCHED".to_owned(), ToString::to_string),
-                    ),
-                    (
-                        "stage",
-                        stage.map_or_else(|| "-".to_owned(), |s| s.to_string()),
-                    ),
-                ];
-                let handles: Handles = Arc::new(
-                    self.names
-                        .clone()
-                        .map(|name| ::metrics::counter!(name, &labels)),
-                );
-                let mut map = self.handles.write().unwrap_or_else(PoisonError::into_inner);
-                if map.len() < MAX_LABEL_SETS {
-                    map.insert(key, Arc::clone(&handles));
-                }
-                handles
-            });
-            handles[event as usize].increment(count);
+            found.map_or_else(
+                || {
+                    // Labelled as `GatewayMetricsLayer` labels, so the series
+                    // are the same.
+                    let labels = [
+                        (
+                            "route",
+                            route.map_or_else(|| "UNMATCHED".to_owned(), ToString::to_string),
+                        ),
+                        (
+                            "stage",
+                            stage.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+                        ),
+                    ];
+                    let handles: Handles = Arc::new(
+                        self.names
+                            .clone()
+                            .map(|name| ::metrics::counter!(name, &labels)),
+                    );
+                    let mut map = self.handles.write().unwrap_or_else(PoisonError::into_inner);
+                    if map.len() < MAX_LABEL_SETS {
+                        map.insert(key, Arc::clone(&handles));
+                    }
+                    RouteCounters(handles)
+                },
+                RouteCounters,
+            )
+        }
+    }
+
+    /// One route's registered counters.
+    #[derive(Clone, Debug)]
+    pub(crate) struct RouteCounters(Handles);
+
+    impl RouteCounters {
+        pub(crate) fn record(&self, event: Event, count: u64) {
+            self.0[event as usize].increment(count);
         }
     }
 }
@@ -113,5 +132,19 @@ mod disabled {
 
         #[allow(clippy::unused_self)]
         pub(crate) fn record(&self, _labels: Labels<'_>, _event: Event, _count: u64) {}
+
+        #[allow(clippy::unused_self)]
+        pub(crate) fn counters(&self, _labels: Labels<'_>) -> RouteCounters {
+            RouteCounters
+        }
+    }
+
+    /// Without the `metrics` feature: nothing to record to.
+    #[derive(Clone, Debug)]
+    pub(crate) struct RouteCounters;
+
+    impl RouteCounters {
+        #[allow(clippy::unused_self)]
+        pub(crate) fn record(&self, _event: Event, _count: u64) {}
     }
 }

@@ -177,9 +177,10 @@
 //! # Performance
 //!
 //! A hit writes the key's fields into a per-thread buffer (no allocation),
-//! makes one moka lookup, clones the stored headers and shares the
-//! reference-counted body: no await. See `benches/response_cache.rs` and
-//! `BENCHMARKS.md`.
+//! makes one moka lookup, counts through the route counters its entry keeps,
+//! and builds the response when polled: one clone of the stored headers
+//! (`Age` replaced in place) and the shared, reference-counted body; no
+//! await. See `benches/response_cache.rs` and `BENCHMARKS.md`.
 
 mod body;
 mod cache_key;

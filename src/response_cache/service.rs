@@ -158,8 +158,8 @@ impl fmt::Debug for Shared {
 enum Plan {
     /// The cache does not apply: pass through untouched.
     Bypass,
-    /// Answer now.
-    Ready(Response<()>, Option<bytes::Bytes>),
+    /// Answer now, from the cache.
+    Hit(Hit),
     Reject(Rejection),
     /// Go to the backend.
     Fetch(Box<Miss>),
@@ -198,10 +198,13 @@ impl Shared {
     /// does not count the response's `X-Cache` again.
     fn count(&self, event: Event, labels: Labels<'_>, extensions: &http::Extensions) {
         self.store.count(event, labels);
-        #[cfg(feature = "metrics")]
-        crate::observe::record(extensions, |observed| observed.cache_counted = true);
-        #[cfg(not(feature = "metrics"))]
-        let _ = extensions;
+        observed_count(extensions);
+    }
+
+    /// Counts a hit on `entry`, as [`count`](Self::count) does.
+    fn count_hit(&self, entry: &Entry, labels: Labels<'_>, extensions: &http::Extensions) {
+        self.store.count_hit(entry, labels);
+        observed_count(extensions);
     }
 
     /// The settings and route match for a request.
@@ -293,21 +296,20 @@ impl Shared {
         // A hit looks up the key's bytes in this thread's buffer: no
         // allocation; only a miss makes an owned key.
         let spec = self.key_spec(parts, settings, route.as_ref());
+        let labels = (
+            route.as_ref().map(RouteMatch::route_key),
+            route.as_ref().map(RouteMatch::stage_shared),
+        );
         let looked_up = cache_key::with_key(parts, spec, |bytes| {
             if !refetch && let Some(entry) = self.store.get(bytes, &parts.headers, now) {
                 return Ok(entry);
             }
             Err(CacheKey::from_bytes(bytes))
         });
-        let labels = (
-            route.as_ref().map(RouteMatch::route_key),
-            route.as_ref().map(RouteMatch::stage_shared),
-        );
         let key = match looked_up {
             Ok(entry) => {
-                self.count(Event::Hit, labels, &parts.extensions);
-                let (response, body) = hit(&entry, now, head, warning);
-                return Plan::Ready(response, body);
+                self.count_hit(&entry, labels, &parts.extensions);
+                return Plan::Hit(Hit::new(entry, now, head, warning));
             }
             Err(key) => key,
         };
@@ -348,9 +350,8 @@ impl Shared {
                 if !refetch && let Some(entry) = self.store.get(key.as_bytes(), &parts.headers, now)
                 {
                     flight.complete(Outcome::Stored(Arc::clone(&entry)));
-                    self.count(Event::Hit, labels, &parts.extensions);
-                    let (response, body) = hit(&entry, now, head, warning);
-                    return Plan::Ready(response, body);
+                    self.count_hit(&entry, labels, &parts.extensions);
+                    return Plan::Hit(Hit::new(entry, now, head, warning));
                 }
                 self.count(Event::Miss, labels, &parts.extensions);
                 miss.flight = Some(flight);
@@ -380,41 +381,89 @@ fn has_body(headers: &HeaderMap) -> bool {
             .is_some_and(|length| length.as_bytes() != b"0")
 }
 
-/// A hit's head and body.
-fn hit(
-    entry: &Entry,
-    now: std::time::Instant,
+/// Marks the request's [`Observation`](crate::observe::Observation): the
+/// cache counted it, so an outer
+/// [`GatewayMetricsLayer`](crate::metrics::GatewayMetricsLayer) does not
+/// count its `X-Cache` again.
+fn observed_count(extensions: &http::Extensions) {
+    #[cfg(feature = "metrics")]
+    crate::observe::record(extensions, |observed| observed.cache_counted = true);
+    #[cfg(not(feature = "metrics"))]
+    let _ = extensions;
+}
+
+/// A hit: the entry, and what its response needs besides. The response
+/// is built when the future is polled, straight into its output, so the
+/// call moves only this.
+struct Hit {
+    entry: Arc<Entry>,
+    /// `Age`, in seconds.
+    age: u64,
     head: bool,
     warning: bool,
-) -> (Response<()>, Option<bytes::Bytes>) {
-    let mut response = Response::new(());
-    *response.status_mut() = entry.status;
-    *response.version_mut() = entry.version;
-    let headers = response.headers_mut();
-    *headers = entry.headers.clone();
-    let age = entry.initial_age + now.saturating_duration_since(entry.stored_at).as_secs();
-    // Stored headers already hold `X-Cache: Hit` and an `Age` slot, so this
-    // replaces in place.
-    headers.insert(AGE, age_value(age));
-    if warning {
-        headers.append(WARNING, INVALIDATION_IGNORED_WARNING);
+}
+
+impl Hit {
+    fn new(entry: Arc<Entry>, now: std::time::Instant, head: bool, warning: bool) -> Self {
+        let age = entry.initial_age + now.saturating_duration_since(entry.stored_at).as_secs();
+        Self {
+            entry,
+            age,
+            head,
+            warning,
+        }
     }
-    if head {
-        if !headers.contains_key(CONTENT_LENGTH) {
+
+    /// The response. The stored headers already hold `X-Cache: Hit` and,
+    /// first, an `Age` slot: one clone of the map, then `Age` replaced in
+    /// place without a lookup.
+    fn response<B>(&self) -> Response<GatewayBody<CacheBody<B>>> {
+        let entry = &*self.entry;
+        let body = if self.head {
+            GatewayBody::empty()
+        } else {
+            GatewayBody::full(entry.body.clone())
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = entry.status;
+        *response.version_mut() = entry.version;
+        let headers = response.headers_mut();
+        *headers = entry.headers.clone();
+        let age = age_value(self.age);
+        if let Some((name, slot)) = headers.iter_mut().next()
+            && name == AGE
+        {
+            *slot = age;
+        } else {
+            headers.insert(AGE, age);
+        }
+        if self.warning {
+            headers.append(WARNING, INVALIDATION_IGNORED_WARNING);
+        }
+        if self.head && !headers.contains_key(CONTENT_LENGTH) {
             headers.insert(CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
         }
-        return (response, None);
+        response
     }
-    (response, Some(entry.body.clone()))
 }
 
 /// `Age` values up to the longest TTL plus a minute, formatted once per
-/// process and shared; larger ages are formatted per response.
+/// process into one static text, so a hit's `Age` is a static value (no
+/// reference count); larger ages are formatted per response.
 fn age_value(age: u64) -> HeaderValue {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     static AGES: std::sync::OnceLock<Box<[HeaderValue]>> = std::sync::OnceLock::new();
     let ages = AGES.get_or_init(|| {
-        (0..=super::MAX_TTL.as_secs() + 60)
-            .map(HeaderValue::from)
+        let last = super::MAX_TTL.as_secs() + 60;
+        let text: &'static str =
+            TEXT.get_or_init(|| (0..=last).map(|age| age.to_string()).collect());
+        let mut rest = text;
+        (0..=last)
+            .map(|age| {
+                let (digits, after) = rest.split_at(age.to_string().len());
+                rest = after;
+                HeaderValue::from_static(digits)
+            })
             .collect()
     });
     usize::try_from(age)
@@ -422,13 +471,6 @@ fn age_value(age: u64) -> HeaderValue {
         .and_then(|i| ages.get(i))
         .cloned()
         .unwrap_or_else(|| HeaderValue::from(age))
-}
-
-fn body_of<B>(
-    response: Response<()>,
-    body: Option<bytes::Bytes>,
-) -> Response<GatewayBody<CacheBody<B>>> {
-    response.map(|()| body.map_or_else(GatewayBody::empty, GatewayBody::full))
 }
 
 /// Response headers that describe one connection or one answer, not the
@@ -489,12 +531,15 @@ impl Miss {
                     Vary::Headers(names) => names,
                     Vary::Any => Vec::new(), // refused by `storable`
                 };
-                let mut headers = parts.headers.clone();
-                for name in &NOT_STORED_HEADERS {
-                    headers.remove(name);
-                }
-                headers.insert(X_CACHE, HIT);
+                // `Age` first, so a hit replaces it without a lookup.
+                let mut headers = HeaderMap::with_capacity(parts.headers.len() + 2);
                 headers.insert(AGE, HeaderValue::from_static("0"));
+                headers.insert(X_CACHE, HIT);
+                for (name, value) in &parts.headers {
+                    if !NOT_STORED_HEADERS.contains(name) {
+                        headers.append(name.clone(), value.clone());
+                    }
+                }
                 let initial_age = parts
                     .headers
                     .get(AGE)
@@ -517,6 +562,7 @@ impl Miss {
                         stage: self.stage.clone(),
                         status: parts.status,
                     },
+                    counters: shared.store.counters(self.labels()),
                     weight: 0,
                 };
                 let recorder = Recorder {
@@ -595,6 +641,7 @@ pin_project! {
     #[project = KindProj]
     #[project_replace = KindReplace]
     enum Kind<F, B, E> {
+        Hit { hit: Hit },
         Ready { response: Option<Response<GatewayBody<CacheBody<B>>>> },
         Fetch { #[pin] future: F, miss: Option<Box<Miss>> },
         Wait { future: BoxResponseFuture<B, E> },
@@ -629,6 +676,13 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut kind = self.project().kind;
         let output = match kind.as_mut().project() {
+            KindProj::Hit { .. } => {
+                // Built straight into the output.
+                let KindReplace::Hit { hit } = kind.project_replace(Kind::Done) else {
+                    unreachable!("the future was a hit a moment ago");
+                };
+                return Poll::Ready(Ok(hit.response()));
+            }
             KindProj::Ready { response } => match response.take() {
                 Some(response) => Ok(response),
                 None => return Poll::Pending,
@@ -673,9 +727,7 @@ where
                 future: self.inner.call(Request::from_parts(parts, body)),
                 miss: None,
             },
-            Plan::Ready(response, body) => Kind::Ready {
-                response: Some(body_of(response, body)),
-            },
+            Plan::Hit(hit) => Kind::Hit { hit },
             Plan::Reject(rejection) => Kind::Ready {
                 response: Some(
                     self.shared
@@ -729,10 +781,9 @@ where
         .map(|result| result.map(|outcome| outcome.clone()));
         match waited {
             Ok(Ok(Outcome::Stored(entry))) if entry.vary.matches(request.headers()) => {
-                shared.count(Event::Hit, miss.labels(), request.extensions());
+                shared.count_hit(&entry, miss.labels(), request.extensions());
                 Counters::bump(&shared.store.counters.coalesced);
-                let (response, body) = hit(&entry, shared.clock.now(), head, miss.warning);
-                return Ok(body_of(response, body));
+                return Ok(Hit::new(entry, shared.clock.now(), head, miss.warning).response());
             }
             // Stored nothing we can use, or took too long: fetch for ourselves.
             Ok(Ok(_)) | Err(_) => break,

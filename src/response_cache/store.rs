@@ -12,7 +12,7 @@ use moka::ops::compute::Op;
 use tokio::sync::watch;
 
 use super::cache_key::CacheKey;
-use super::export::{Event, Exporter, Labels};
+use super::export::{Event, Exporter, Labels, RouteCounters};
 use super::policy::VaryValues;
 use crate::route::RouteKey;
 
@@ -32,7 +32,18 @@ pub(crate) struct Entry {
     /// The request header values the response varies on.
     pub(crate) vary: VaryValues,
     pub(crate) info: EntryInfo,
+    /// The `metrics` counters of `info`'s route, resolved when the entry
+    /// was made, so a hit does not look them up.
+    pub(crate) counters: RouteCounters,
     pub(crate) weight: u32,
+}
+
+impl Entry {
+    /// Whether `labels` name this entry's route and stage (a request
+    /// answered from it counts under its own labels).
+    pub(crate) fn labelled(&self, (route, stage): Labels<'_>) -> bool {
+        self.info.route_key.as_ref() == route && self.info.stage.as_ref() == stage
+    }
 }
 
 /// What an entry is, for [`invalidate_if`](super::ResponseCacheLayer::invalidate_if)
@@ -98,12 +109,6 @@ impl Counters {
     }
 }
 
-impl EntryInfo {
-    fn labels(&self) -> Labels<'_> {
-        (self.route_key.as_ref(), self.stage.as_ref())
-    }
-}
-
 /// The variants stored under one key, newest first: one per distinct set of
 /// request values of the headers the response's `Vary` nominates. Replaced
 /// whole (copy on write), never mutated.
@@ -162,7 +167,6 @@ impl Store {
         let counters = Arc::new(Counters::default());
         let listener_counters = Arc::clone(&counters);
         let export = Arc::new(export);
-        let listener_export = Arc::clone(&export);
         let cache = moka::sync::Cache::builder()
             .name("apigw-response-cache")
             .max_capacity(capacity)
@@ -175,7 +179,7 @@ impl Store {
                         .evictions
                         .fetch_add(variants.count(), Ordering::Relaxed);
                     for entry in &variants.entries {
-                        listener_export.record(entry.info.labels(), Event::Eviction, 1);
+                        entry.counters.record(Event::Eviction, 1);
                     }
                 }
             })
@@ -201,6 +205,23 @@ impl Store {
         self.export.record(labels, event, 1);
     }
 
+    /// The `metrics` counters of the route `labels` names, for a new entry.
+    pub(crate) fn counters(&self, labels: Labels<'_>) -> RouteCounters {
+        self.export.counters(labels)
+    }
+
+    /// Counts a hit on `entry` by a request of the route `labels` names:
+    /// through the entry's own counters when it is that route's (always,
+    /// but for a HEAD routed apart from the GET that stored it).
+    pub(crate) fn count_hit(&self, entry: &Entry, labels: Labels<'_>) {
+        Counters::bump(&self.counters.hits);
+        if entry.labelled(labels) {
+            entry.counters.record(Event::Hit, 1);
+        } else {
+            self.export.record(labels, Event::Hit, 1);
+        }
+    }
+
     /// The fresh variant under `key` whose `Vary` values `request` matches,
     /// at `now`. An expired one is removed.
     pub(crate) fn get(&self, key: &[u8], request: &HeaderMap, now: Instant) -> Option<Arc<Entry>> {
@@ -214,6 +235,12 @@ impl Store {
         }
         let expired = Arc::clone(entry);
         drop(variants);
+        self.remove_expired(key, &expired);
+        None
+    }
+
+    #[cold]
+    fn remove_expired(&self, key: &[u8], expired: &Arc<Entry>) {
         self.cache
             .entry(CacheKey::from_bytes(key))
             .and_compute_with(|current| {
@@ -224,7 +251,7 @@ impl Store {
                     .value()
                     .entries
                     .iter()
-                    .filter(|entry| !Arc::ptr_eq(entry, &expired))
+                    .filter(|entry| !Arc::ptr_eq(entry, expired))
                     .cloned()
                     .collect();
                 if rest.len() == current.value().entries.len() {
@@ -235,8 +262,8 @@ impl Store {
                     Op::Put(Variants::new(rest))
                 }
             });
-        self.count(Event::Eviction, expired.info.labels());
-        None
+        Counters::bump(&self.counters.evictions);
+        expired.counters.record(Event::Eviction, 1);
     }
 
     /// Stores `entry` under `key`, replacing the variant with the same `Vary`
@@ -265,7 +292,8 @@ impl Store {
             }
             Op::Put(Variants::new(entries))
         });
-        self.count(Event::Store, entry.info.labels());
+        Counters::bump(&self.counters.stores);
+        entry.counters.record(Event::Store, 1);
     }
 
     pub(crate) fn invalidate(&self, key: &CacheKey) {
