@@ -201,6 +201,40 @@ async fn a_hit_keeps_repeated_headers_drops_hop_by_hop_ones_and_adds_to_the_back
 }
 
 #[tokio::test]
+async fn a_stored_entry_owns_its_bytes_instead_of_pinning_the_backends_buffer() {
+    // A backend reached through hyper answers with header values and a body
+    // that are slices of its connection's read buffer; an entry that kept
+    // those slices would keep the whole buffer alive, unseen by the cache's
+    // byte bound.
+    let buffers = Arc::new(std::sync::Mutex::new(Vec::<Bytes>::new()));
+    let seen = Arc::clone(&buffers);
+    let (backend, calls) = backend(move |_, _| {
+        let buffer = Bytes::from(vec![b'a'; 64 * 1024]);
+        seen.lock().unwrap().push(buffer.clone());
+        let value = http::HeaderValue::from_maybe_shared(buffer.slice(0..8)).unwrap();
+        let mut response = ok(buffer.slice(8..16));
+        response.headers_mut().insert("x-token", value);
+        response
+    });
+    let service = layer(ResponseCacheLayer::builder()).layer(backend);
+
+    let miss = send(&service, get("/a")).await;
+    assert_eq!(miss.x_cache(), Some("Miss"));
+    drop(miss);
+    let buffer = buffers.lock().unwrap().pop().unwrap();
+    assert!(
+        buffer.is_unique(),
+        "the entry still references the backend's buffer"
+    );
+
+    let hit = send(&service, get("/a")).await;
+    assert_eq!(hit.x_cache(), Some("Hit"));
+    assert_eq!(hit.headers["x-token"], "aaaaaaaa");
+    assert_eq!(hit.body, "aaaaaaaa");
+    assert_eq!(calls.load(SeqCst), 1);
+}
+
+#[tokio::test]
 async fn head_is_answered_from_the_get_entry_without_a_body() {
     let (backend, calls) = backend(|_, _| ok("twelve bytes"));
     let service = layer(ResponseCacheLayer::builder()).layer(backend);

@@ -89,7 +89,8 @@ impl Recorder {
         if size > self.shared.max_item_size {
             return false;
         }
-        // One chunk is kept as is (no copy); more are joined.
+        // One chunk is kept as is until the end (copied once there); more
+        // are joined.
         match (&self.first, self.buffer.is_empty()) {
             (None, true) => self.first = Some(data.clone()),
             (Some(first), true) => {
@@ -110,7 +111,9 @@ impl Recorder {
     /// Stores the response and tells the waiters.
     pub(crate) fn finish(mut self) {
         let body = match self.first.take() {
-            Some(first) => first,
+            // A copy: a single chunk may be a slice of a much larger buffer
+            // (hyper's read buffer), which the entry would keep alive.
+            Some(first) => Bytes::copy_from_slice(&first),
             None => std::mem::take(&mut self.buffer).freeze(),
         };
         let mut entry = self.entry;

@@ -374,6 +374,23 @@ fn lookup_method(method: &Method) -> &Method {
     }
 }
 
+/// A copy of `value` in an allocation of its own.
+///
+/// A backend reached through hyper hands out header values that are slices
+/// of its connection's read buffer: storing them as they are would keep that
+/// whole buffer alive for the entry's lifetime, memory the cache's byte
+/// bound does not see.
+fn owned_value(value: &HeaderValue) -> HeaderValue {
+    match HeaderValue::from_bytes(value.as_bytes()) {
+        Ok(mut copy) => {
+            copy.set_sensitive(value.is_sensitive());
+            copy
+        }
+        // Unreachable: the value was valid where it came from.
+        Err(_) => value.clone(),
+    }
+}
+
 fn has_body(headers: &HeaderMap) -> bool {
     headers.contains_key(TRANSFER_ENCODING)
         || headers
@@ -537,7 +554,7 @@ impl Miss {
                 headers.insert(X_CACHE, HIT);
                 for (name, value) in &parts.headers {
                     if !NOT_STORED_HEADERS.contains(name) {
-                        headers.append(name.clone(), value.clone());
+                        headers.append(name.clone(), owned_value(value));
                     }
                 }
                 let initial_age = parts
