@@ -580,18 +580,18 @@ mod tests {
     fn sip13_is_std_siphash_1_3() {
         // std's `DefaultHasher::new()` is SipHash-1-3 with a zero key (an
         // implementation detail, but the reference at hand).
-        #[allow(deprecated)]
-        let reference = |write: &dyn Fn(&mut dyn Hasher)| {
+        type Write = dyn Fn(&mut dyn Hasher);
+        let reference = |write: &Write| {
             let mut std = std::hash::DefaultHasher::new();
             write(&mut std);
             std.finish()
         };
-        let ours = |write: &dyn Fn(&mut dyn Hasher)| {
+        let ours = |write: &Write| {
             let mut ours = Sip13::new(SipKey { k0: 0, k1: 0 });
             write(&mut ours);
             ours.finish()
         };
-        let cases: [&dyn Fn(&mut dyn Hasher); 6] = [
+        let cases: [&Write; 6] = [
             &|h| h.write_u64(0x0a00_0001),
             &|h| h.write_u128(u128::MAX / 3),
             &|h| h.write_u8(0),
