@@ -361,7 +361,8 @@ impl Hasher for Sip13 {
         }
         let mut words = bytes.chunks_exact(8);
         for word in &mut words {
-            self.compress(le_word(word));
+            // Always eight bytes: one load.
+            self.compress(u64::from_le_bytes(word.try_into().unwrap_or_default()));
         }
         let rest = words.remainder();
         self.tail = le_word(rest);
