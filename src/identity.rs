@@ -133,6 +133,7 @@ impl fmt::Display for RequestId {
 /// This is the TCP peer. `X-Forwarded-For` is not read here: only layers
 /// configured with trusted proxies may believe it.
 #[must_use]
+#[inline]
 pub fn peer_ip(extensions: &Extensions) -> Option<IpAddr> {
     #[cfg(feature = "axum")]
     if let Some(info) = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>() {

@@ -1,13 +1,13 @@
 //! API keys: the [`KeyStore`] trait and the in-memory [`MemoryKeyStore`].
 
 use std::collections::HashMap;
-use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::error::ConfigError;
 use crate::identity::ApiKeyIdentity;
+use crate::throttle::bucket::SipBuildHasher;
 
 /// An API key: its id, its secret value, whether it is enabled, and the usage
 /// plans it belongs to. Cheap to clone. `Debug` never shows the value.
@@ -155,8 +155,8 @@ pub trait KeyStore: Send + Sync + fmt::Debug + 'static {
 /// [`remove`](Self::remove), [`enable`](Self::enable),
 /// [`disable`](Self::disable) take effect on the next request.
 ///
-/// Keys are found by a keyed hash of their value (SipHash with a random
-/// per-process key, so timing reveals nothing about the value) and then
+/// Keys are found by a keyed hash of their value (SipHash-1-3 with a random
+/// per-store key, so timing reveals nothing about the value) and then
 /// compared in constant time. Cheap to clone; clones share the keys.
 #[derive(Clone, Default)]
 pub struct MemoryKeyStore {
@@ -165,7 +165,7 @@ pub struct MemoryKeyStore {
 
 #[derive(Default)]
 struct KeysInner {
-    hasher: RandomState,
+    hasher: SipBuildHasher,
     maps: RwLock<Maps>,
 }
 

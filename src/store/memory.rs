@@ -3,10 +3,11 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use governor::RateLimiter;
 use governor::clock::Clock as _;
-use governor::middleware::StateInformationMiddleware;
+use governor::middleware::{StateInformationMiddleware, StateSnapshot};
 use governor::nanos::Nanos;
 use governor::state::{InMemoryState, NotKeyed};
 
@@ -58,9 +59,26 @@ pub struct MemoryLimiter {
 
 struct Buckets {
     clock: GovernorClock,
+    /// The limit's interval in nanoseconds (at most `u64::MAX`, as checked by
+    /// [`Limit::new`](crate::throttle::Limit::new)).
+    interval_nanos: u64,
     direct: Direct,
     keyed: Keyed,
     state: Arc<BoundedState<BucketKey>>,
+}
+
+impl Buckets {
+    /// One token from `key`'s bucket: governor's answer, or the rejection.
+    #[inline]
+    fn take(&self, key: &BucketKey) -> Result<StateSnapshot, Decision> {
+        let outcome = match key {
+            BucketKey::Global => self.direct.check(),
+            key => self.keyed.check_key(key),
+        };
+        outcome.map_err(|not_until| Decision::Rejected {
+            retry_after: Some(not_until.wait_time_from(self.clock.now())),
+        })
+    }
 }
 
 impl MemoryLimiter {
@@ -76,6 +94,8 @@ impl MemoryLimiter {
             state.set_start(start);
             Buckets {
                 clock,
+                interval_nanos: u64::try_from(spec.limit().interval().as_nanos())
+                    .unwrap_or(u64::MAX),
                 direct,
                 keyed,
                 state,
@@ -89,23 +109,34 @@ impl MemoryLimiter {
         let Some(buckets) = &self.buckets else {
             return Decision::Rejected { retry_after: None };
         };
-        let outcome = match key {
-            BucketKey::Global => buckets.direct.check(),
-            key => buckets.keyed.check_key(key),
-        };
-        let limit = self.spec.limit();
-        match outcome {
+        match buckets.take(key) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
-                Decision::Admitted {
-                    remaining,
-                    reset: limit.interval().saturating_mul(limit.burst() - remaining),
-                }
+                let taken = self.spec.limit().burst() - remaining;
+                // `u64` nanoseconds unless that overflows (a window of more
+                // than 584 years).
+                let reset = buckets
+                    .interval_nanos
+                    .checked_mul(u64::from(taken))
+                    .map_or_else(
+                        || self.spec.limit().interval().saturating_mul(taken),
+                        Duration::from_nanos,
+                    );
+                Decision::Admitted { remaining, reset }
             }
-            Err(not_until) => Decision::Rejected {
-                retry_after: Some(not_until.wait_time_from(buckets.clock.now())),
-            },
+            Err(rejected) => rejected,
         }
+    }
+
+    /// Takes a token from `key`'s bucket like [`check_now`](Self::check_now),
+    /// for a caller that does not report the budget: `Ok` when admitted
+    /// (without computing what is left), else the rejection.
+    #[inline]
+    pub(crate) fn try_take(&self, key: &BucketKey) -> Result<(), Decision> {
+        let Some(buckets) = &self.buckets else {
+            return Err(Decision::Rejected { retry_after: None });
+        };
+        buckets.take(key).map(|_| ())
     }
 
     /// Keys held in the bounded map.

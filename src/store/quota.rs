@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use super::{BucketKey, Decision, Limiter, StoreError, StoreFuture};
+use crate::throttle::bucket::SipBuildHasher;
 use crate::usage_plan::Day;
 
 /// The quota part of a [`MeterRequest`]: the period the request falls in and
@@ -104,8 +105,11 @@ pub struct MemoryQuotaStore {
     inner: Arc<QuotaInner>,
 }
 
+/// Counters by key id, on a randomly keyed SipHash-1-3.
+type UsageMap = HashMap<Arc<str>, Arc<Mutex<Usage>>, SipBuildHasher>;
+
 struct QuotaInner {
-    keys: RwLock<HashMap<Arc<str>, Arc<Mutex<Usage>>>>,
+    keys: RwLock<UsageMap>,
     retention_days: i64,
 }
 
@@ -145,13 +149,13 @@ impl MemoryQuotaStore {
     pub fn with_retention_days(days: u32) -> Self {
         Self {
             inner: Arc::new(QuotaInner {
-                keys: RwLock::new(HashMap::new()),
+                keys: RwLock::new(HashMap::default()),
                 retention_days: i64::from(days.max(31)),
             }),
         }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Arc<str>, Arc<Mutex<Usage>>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, UsageMap> {
         self.inner
             .keys
             .read()

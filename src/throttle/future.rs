@@ -88,6 +88,9 @@ pin_project! {
     where
         S: Service<Request<ReqBody>>,
     {
+        // Admitted without headers to add: the common case, kept apart so
+        // that its poll is a plain map of the inner future's.
+        Plain { #[pin] future: S::Future },
         Waiting { check: Pending<ReqBody>, service: Option<S> },
         Inner { #[pin] future: S::Future, budget: Option<Box<Budget>> },
         Ready { response: Option<Response<GatewayBody<B>>> },
@@ -98,14 +101,17 @@ impl<S, ReqBody, B> ResponseFuture<S, ReqBody, B>
 where
     S: Service<Request<ReqBody>>,
 {
+    #[inline]
     pub(crate) fn inner(future: S::Future, budget: Option<Budget>) -> Self {
-        Self {
-            kind: Kind::Inner {
+        let kind = match budget {
+            None => Kind::Plain { future },
+            // Boxed: keeps the future small on the path without headers.
+            Some(budget) => Kind::Inner {
                 future,
-                // Boxed: keeps the future small on the path without headers.
-                budget: budget.map(Box::new),
+                budget: Some(Box::new(budget)),
             },
-        }
+        };
+        Self { kind }
     }
 
     pub(crate) fn ready(response: Response<GatewayBody<B>>) -> Self {
@@ -142,7 +148,27 @@ where
 {
     type Output = Result<Response<GatewayBody<B>>, S::Error>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let KindProj::Plain { future } = self.as_mut().project().kind.project() {
+            return future
+                .poll(cx)
+                .map(|result| result.map(|response| response.map(GatewayBody::new)));
+        }
+        self.poll_other(cx)
+    }
+}
+
+impl<S, ReqBody, B> ResponseFuture<S, ReqBody, B>
+where
+    S: Service<Request<ReqBody>, Response = Response<B>>,
+{
+    /// Every state but [`Kind::Plain`].
+    #[inline(never)]
+    fn poll_other(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Response<GatewayBody<B>>, S::Error>> {
         loop {
             match self.as_mut().project().kind.project() {
                 KindProj::Waiting { check, service } => {
@@ -184,6 +210,11 @@ where
                         // Polled after completion: never panic in a layer.
                         None => Poll::Pending,
                     };
+                }
+                KindProj::Plain { future } => {
+                    return future
+                        .poll(cx)
+                        .map(|result| result.map(|response| response.map(GatewayBody::new)));
                 }
             }
         }

@@ -246,6 +246,7 @@ impl fmt::Debug for TrustedProxy {
     }
 }
 
+#[inline]
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
@@ -315,12 +316,18 @@ impl SourceIp {
 
     /// The client address of a request.
     #[must_use]
+    #[inline]
     pub fn client_ip(&self, request: &RequestInfo<'_>) -> Option<IpAddr> {
-        let peer = peer_ip(request.extensions)?;
-        let mut client = canonical(peer);
-        if !self.is_trusted(client) {
+        let client = canonical(peer_ip(request.extensions)?);
+        if self.trusted.is_empty() || !self.is_trusted(client) {
             return Some(client);
         }
+        Some(self.forwarded_client(request, client))
+    }
+
+    /// The client a trusted proxy at `client` forwarded the request for.
+    #[cold]
+    fn forwarded_client(&self, request: &RequestInfo<'_>, mut client: IpAddr) -> IpAddr {
         let name = match self.header {
             ForwardedHeader::XForwardedFor => "x-forwarded-for",
             ForwardedHeader::Forwarded => "forwarded",
@@ -346,7 +353,7 @@ impl SourceIp {
                 break;
             }
         }
-        Some(client)
+        client
     }
 }
 

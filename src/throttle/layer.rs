@@ -10,10 +10,9 @@ use tower_layer::Layer;
 
 use super::Limit;
 use super::key::{
-    ApiKeyHeader, ExtractKey, ForwardedHeader, KeySource, Principal, Route, SourceIp, Stage,
-    TrustedProxy,
+    ApiKeyHeader, ExtractKey, ForwardedHeader, KeySource, Principal, Route, SourceIp, TrustedProxy,
 };
-use super::service::{Shared, TokenBucketThrottle};
+use super::service::{KeyExtractor, LimiterRef, Shared, TokenBucketThrottle};
 use crate::clock::{SharedClock, default_clock};
 use crate::error::ConfigError;
 use crate::problem::GatewayResponses;
@@ -53,7 +52,7 @@ impl TokenBucketThrottleLayer {
         let shared = &self.shared;
         std::iter::once(&shared.default)
             .chain(shared.routes.iter().map(|(_, l)| l))
-            .filter_map(|l| l.keys_in_memory())
+            .filter_map(|l| l.store.keys_in_memory())
             .sum()
     }
 }
@@ -255,9 +254,6 @@ impl TokenBucketThrottleLayerBuilder {
             return Err(ConfigError::new("throttle maxKeys must be at least 1"));
         }
         let clock = self.clock.unwrap_or_else(default_clock);
-        let store = self
-            .store
-            .unwrap_or_else(|| Arc::new(MemoryRateLimitStore::new()));
         let mut default = Limit::new(self.rate, self.burst)?;
         let mut route_limits = Vec::new();
         for (route, rate, burst) in self.routes {
@@ -277,11 +273,21 @@ impl TokenBucketThrottleLayerBuilder {
         self.failure.validate()?;
         let replicas = self.failure.replicas();
         let limiter = |name: String, limit| {
-            let limiter = store.limiter(&LimitSpec::new(name, limit, self.max_keys), &clock);
-            match replicas {
+            let spec = LimitSpec::new(name, limit, self.max_keys);
+            let limiter = match &self.store {
+                // The layer's own in-memory buckets: checked without the
+                // store trait.
+                None if replicas.is_none() => {
+                    let memory = MemoryRateLimitStore::new().memory_limiter(&spec, &clock);
+                    return LimiterRef::memory(memory);
+                }
+                None => MemoryRateLimitStore::new().limiter(&spec, &clock),
+                Some(store) => store.limiter(&spec, &clock),
+            };
+            LimiterRef::new(match replicas {
                 Some(n) => Arc::new(FallbackLimiter::new(limiter, n, &clock)) as Arc<dyn Limiter>,
                 None => limiter,
-            }
+            })
         };
         let default = limiter(self.name.clone(), default);
         let routes: Vec<_> = route_limits
@@ -297,16 +303,15 @@ impl TokenBucketThrottleLayerBuilder {
             }
             Some(builder.build()?)
         };
-        let global = self.key.is_none() && self.key_source == KeySource::Stage;
-        let key: Box<dyn ExtractKey> = match (self.key, self.key_source) {
-            (Some(key), _) => key,
-            (None, KeySource::Stage) => Box::new(Stage),
-            (None, KeySource::Route) => Box::new(Route),
+        let key = match (self.key, self.key_source) {
+            (Some(key), _) => KeyExtractor::Other(key),
+            (None, KeySource::Stage) => KeyExtractor::Stage,
+            (None, KeySource::Route) => KeyExtractor::Other(Box::new(Route)),
             (None, KeySource::ClientIp) => {
-                Box::new(SourceIp::trusting(self.trusted).with_header(self.forwarded))
+                KeyExtractor::SourceIp(SourceIp::trusting(self.trusted).with_header(self.forwarded))
             }
-            (None, KeySource::ApiKey) => Box::new(ApiKeyHeader::new()),
-            (None, KeySource::Principal) => Box::new(Principal),
+            (None, KeySource::ApiKey) => KeyExtractor::Other(Box::new(ApiKeyHeader::new())),
+            (None, KeySource::Principal) => KeyExtractor::Other(Box::new(Principal)),
         };
         let needs_route = !routes.is_empty() || self.key_source == KeySource::Route;
         Ok(TokenBucketThrottleLayer {
@@ -316,7 +321,6 @@ impl TokenBucketThrottleLayerBuilder {
                 table,
                 key,
                 needs_route,
-                global,
                 headers: self.headers,
                 responses: self.responses,
                 failure: self.failure,

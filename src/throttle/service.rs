@@ -12,12 +12,12 @@ use tower_service::Service;
 
 use super::bucket::ceil_secs;
 use super::future::{ResponseFuture, Verdict};
-use super::key::{ExtractKey, RequestInfo};
+use super::key::{ExtractKey, RequestInfo, SourceIp};
 use super::{Limit, ThrottleRejection, ThrottleRejectionKind};
 use crate::identity::RequestId;
 use crate::problem::{GatewayResponseType, GatewayResponses, Rejection};
 use crate::route::{RouteKey, RouteMatch, RouteTable};
-use crate::store::{BucketKey, Decision, FailurePolicy, Limiter, StoreError};
+use crate::store::{BucketKey, Decision, FailurePolicy, Limiter, MemoryLimiter, StoreError};
 
 /// The IETF `RateLimit` header.
 pub(crate) const RATE_LIMIT: HeaderName = HeaderName::from_static("ratelimit");
@@ -166,14 +166,47 @@ pub(crate) fn route_of<B>(
         .map(|(_, m)| m.route_key().clone())
 }
 
+/// One limit's buckets: the store's limiter and, when the layer keeps its
+/// buckets in its own in-memory store, the same limiter without the store
+/// trait's dynamic call and answer.
+#[derive(Debug)]
+pub(crate) struct LimiterRef {
+    pub(crate) store: Arc<dyn Limiter>,
+    pub(crate) memory: Option<Arc<MemoryLimiter>>,
+}
+
+impl LimiterRef {
+    pub(crate) fn new(store: Arc<dyn Limiter>) -> Self {
+        Self {
+            store,
+            memory: None,
+        }
+    }
+
+    pub(crate) fn memory(memory: MemoryLimiter) -> Self {
+        let memory = Arc::new(memory);
+        Self {
+            store: Arc::clone(&memory) as Arc<dyn Limiter>,
+            memory: Some(memory),
+        }
+    }
+}
+
+/// The layer's key: the built-in ones called directly, the rest through
+/// [`ExtractKey`].
+pub(crate) enum KeyExtractor {
+    /// The stage's one bucket: nothing to extract.
+    Stage,
+    SourceIp(SourceIp),
+    Other(Box<dyn ExtractKey>),
+}
+
 pub(crate) struct Shared {
-    pub(crate) default: Arc<dyn Limiter>,
-    pub(crate) routes: Vec<(RouteKey, Arc<dyn Limiter>)>,
+    pub(crate) default: LimiterRef,
+    pub(crate) routes: Vec<(RouteKey, LimiterRef)>,
     pub(crate) table: Option<RouteTable<()>>,
-    pub(crate) key: Box<dyn ExtractKey>,
+    pub(crate) key: KeyExtractor,
     pub(crate) needs_route: bool,
-    /// The key is the stage's one bucket: no extractor to call.
-    pub(crate) global: bool,
     pub(crate) headers: bool,
     pub(crate) responses: GatewayResponses,
     pub(crate) failure: FailurePolicy,
@@ -193,7 +226,8 @@ impl fmt::Debug for Shared {
 }
 
 impl Shared {
-    fn limiter(&self, route: Option<&RouteKey>) -> &Arc<dyn Limiter> {
+    #[inline]
+    fn limiter(&self, route: Option<&RouteKey>) -> &LimiterRef {
         if self.routes.is_empty() {
             return &self.default;
         }
@@ -234,6 +268,30 @@ impl Shared {
                     Err(Box::new(store_unavailable()))
                 }
             },
+        }
+    }
+}
+
+impl Shared {
+    /// The response future for a decision the store made at once.
+    fn answer<S, ReqBody, ResBody>(
+        &self,
+        limiter: &Arc<dyn Limiter>,
+        result: Result<Decision, StoreError>,
+        request: Request<ReqBody>,
+        inner: &mut S,
+    ) -> ResponseFuture<S, ReqBody, ResBody>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    {
+        match self.decide(limiter.as_ref(), result) {
+            Ok(budget) => ResponseFuture::inner(inner.call(request), budget),
+            Err(rejected) => {
+                let (rejection, typed) = *rejected;
+                let mut response = self.responses.reject(&rejection, &request);
+                response.extensions_mut().insert(typed);
+                ResponseFuture::ready(response)
+            }
         }
     }
 }
@@ -338,33 +396,36 @@ where
             None
         };
         let limiter = shared.limiter(route.as_ref());
-        let key = if shared.global {
-            BucketKey::Global
-        } else {
-            shared
-                .key
+        let key = match &shared.key {
+            KeyExtractor::Stage => BucketKey::Global,
+            KeyExtractor::SourceIp(source) => source
+                .client_ip(&RequestInfo::new(&request, None))
+                .map_or(BucketKey::Global, BucketKey::Ip),
+            KeyExtractor::Other(key) => key
                 .extract(&RequestInfo::new(&request, route.as_ref()))
-                .unwrap_or(BucketKey::Global)
+                .unwrap_or(BucketKey::Global),
         };
-        match limiter.check(&key).into_ready() {
-            // The common case, without headers: nothing else to decide.
+        // The common case: in-memory buckets, no budget headers. Admitted,
+        // there is nothing else to decide.
+        if let (Some(memory), false) = (&limiter.memory, shared.headers) {
+            return match memory.try_take(&key) {
+                Ok(()) => ResponseFuture::inner(self.inner.call(request), None),
+                Err(rejected) => {
+                    shared.answer(&limiter.store, Ok(rejected), request, &mut self.inner)
+                }
+            };
+        }
+        match limiter.store.check(&key).into_ready() {
+            // Without headers: nothing else to decide.
             Ok(Ok(Decision::Admitted { .. })) if !shared.headers => {
                 ResponseFuture::inner(self.inner.call(request), None)
             }
-            Ok(result) => match shared.decide(limiter.as_ref(), result) {
-                Ok(budget) => ResponseFuture::inner(self.inner.call(request), budget),
-                Err(rejected) => {
-                    let (rejection, typed) = *rejected;
-                    let mut response = shared.responses.reject(&rejection, &request);
-                    response.extensions_mut().insert(typed);
-                    ResponseFuture::ready(response)
-                }
-            },
+            Ok(result) => shared.answer(&limiter.store, result, request, &mut self.inner),
             Err(pending) => {
                 let clone = self.inner.clone();
                 let service = mem::replace(&mut self.inner, clone);
                 let shared = Arc::clone(&self.shared);
-                let limiter = Arc::clone(limiter);
+                let limiter = Arc::clone(&limiter.store);
                 let check = Box::pin(async move {
                     let result = pending.await;
                     match shared.decide(limiter.as_ref(), result) {
