@@ -496,8 +496,45 @@ enum Send {
     GetNew,
 }
 
-/// Whether a scenario first sends one request per caller (its first run
-/// does), so that no measured request pays a first-time token verification.
+/// Request `n` of a scenario, from `caller`.
+fn request(callers: &Callers, caller: usize, send: Send, n: usize, body: &str) -> Request<Body> {
+    let builder = match send {
+        Send::Post => Request::post("/orders").header(header::CONTENT_TYPE, "application/json"),
+        Send::GetSame => Request::get("/orders/7"),
+        Send::GetNew => Request::get(format!("/orders/{n}")),
+    };
+    let mut request = builder
+        .header(header::AUTHORIZATION, &callers.tokens[caller])
+        .header("x-api-key", &callers.keys[caller])
+        .body(match send {
+            Send::Post => Body::from(body.to_owned()),
+            Send::GetSame | Send::GetNew => Body::empty(),
+        })
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(callers.addresses[caller]));
+    request
+}
+
+/// Sends `request` and reads the whole body, as a server does (the cache
+/// stores an entry when the body has been read to its end).
+fn send_and_read(
+    runtime: &tokio::runtime::Runtime,
+    service: &mut Gateway,
+    request: Request<Body>,
+) -> Response<bytes::Bytes> {
+    runtime.block_on(async {
+        let ready = service.ready().await.unwrap();
+        let response = ready.call(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        Response::from_parts(parts, body)
+    })
+}
+
+/// Whether a scenario first sends one request per caller (when it is set
+/// up), so that no measured request pays a first-time token verification.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Warm {
     No,
@@ -530,63 +567,24 @@ fn scenario_warmed(
         .unwrap();
     let body = order_body();
     let mut n = 0usize;
-    let mut warmed = warm == Warm::No;
-    Scenario::new(group, name, move || {
-        if !warmed {
-            warmed = true;
-            // Every caller once (`n` runs on from there, so the measured
-            // requests cycle through the callers again, all seen before).
-            for _ in 0..callers.len() {
-                let caller = n % callers.len();
-                n += 1;
-                let mut request = Request::post("/orders")
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .header(header::AUTHORIZATION, &callers.tokens[caller])
-                    .header("x-api-key", &callers.keys[caller])
-                    .body(Body::from(body.clone()))
-                    .unwrap();
-                request
-                    .extensions_mut()
-                    .insert(ConnectInfo(callers.addresses[caller]));
-                let status = runtime.block_on(async {
-                    let ready = service.ready().await.unwrap();
-                    let response = ready.call(request).await.unwrap();
-                    let status = response.status();
-                    axum::body::to_bytes(response.into_body(), usize::MAX)
-                        .await
-                        .unwrap();
-                    status
-                });
-                assert_eq!(status, StatusCode::OK);
-            }
+    // Before any measurement (criterion's warm-up would otherwise include
+    // it and misjudge the iteration time).
+    if warm == Warm::EveryCaller {
+        // Every caller once (`n` runs on from there, so the measured
+        // requests cycle through the callers again, all seen before).
+        for _ in 0..callers.len() {
+            let caller = n % callers.len();
+            n += 1;
+            let request = request(&callers, caller, send, n, &body);
+            let response = send_and_read(&runtime, &mut service, request);
+            assert_eq!(response.status(), StatusCode::OK);
         }
+    }
+    Scenario::new(group, name, move || {
         let caller = n % callers.len();
         n += 1;
-        let builder = match send {
-            Send::Post => Request::post("/orders").header(header::CONTENT_TYPE, "application/json"),
-            Send::GetSame => Request::get("/orders/7"),
-            Send::GetNew => Request::get(format!("/orders/{n}")),
-        };
-        let mut request = builder
-            .header(header::AUTHORIZATION, &callers.tokens[caller])
-            .header("x-api-key", &callers.keys[caller])
-            .body(match send {
-                Send::Post => Body::from(body.clone()),
-                Send::GetSame | Send::GetNew => Body::empty(),
-            })
-            .unwrap();
-        request
-            .extensions_mut()
-            .insert(ConnectInfo(callers.addresses[caller]));
-        let response = runtime.block_on(async {
-            let ready = service.ready().await.unwrap();
-            let response = ready.call(request).await.unwrap();
-            // Read the body, as a server does: the cache stores an entry
-            // when the body has been read to its end.
-            let (parts, body) = response.into_parts();
-            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-            Response::from_parts(parts, body)
-        });
+        let request = request(&callers, caller, send, n, &body);
+        let response = send_and_read(&runtime, &mut service, request);
         assert_eq!(response.status(), StatusCode::OK);
         // The first GET of an id is a miss.
         if let Some(expected) = expect_cache.filter(|_| n > 1 || matches!(send, Send::GetNew)) {

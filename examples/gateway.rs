@@ -435,6 +435,39 @@ pub struct App<S> {
     peer: Option<SocketAddr>,
 }
 
+impl<S> std::fmt::Debug for App<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("demo_paths", &DEMO_PATHS)
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`App`] serves beside the demo endpoints: a cloneable service from
+/// axum requests to axum responses (the stack [`gateway`] builds).
+pub trait Stack:
+    Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> Stack for S where
+    S: Service<
+            Request<Body>,
+            Response = Response<Body>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// The paths [`App`] serves beside the stack.
 const DEMO_PATHS: [&str; 3] = [
     "/.well-known/openid-configuration",
@@ -475,23 +508,7 @@ pub fn gateway(
     mut config: GatewayConfig,
     base: &str,
     access_log: impl WriteAccessLog,
-) -> Result<
-    (
-        App<
-            impl Service<
-                Request<Body>,
-                Response = Response<Body>,
-                Error = Infallible,
-                Future: Send + 'static,
-            > + Clone
-            + Send
-            + Sync
-            + 'static,
-        >,
-        Demo,
-    ),
-    BoxError,
-> {
+) -> Result<(App<impl Stack>, Demo), BoxError> {
     let issuer = DemoIssuer::generate(base)?;
     if config.authorizer.jwt_configuration.is_none() && config.authorizer.issuers.is_empty() {
         let demo: IssuerConfig =
@@ -579,18 +596,11 @@ pub fn gateway(
 
 /// Serves `app` on `listener` (with the peer address the client-IP throttle
 /// needs) until `shutdown` completes.
-pub async fn serve<S>(
+pub async fn serve<S: Stack>(
     listener: tokio::net::TcpListener,
     app: App<S>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()>
-where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
+) -> std::io::Result<()> {
     let connections = tower::service_fn(move |stream: IncomingStream<'_, _>| {
         let mut app = app.clone();
         app.peer = Some(*stream.remote_addr());

@@ -333,6 +333,25 @@ fn the_tracing_sink_is_off_without_a_subscriber() {
     assert!(!TracingSink.enabled());
 }
 
+/// A backend answering `hello` with `content-length` set to `length`.
+fn with_content_length(
+    length: &'static str,
+) -> impl tower::Service<
+    Request<Full<Bytes>>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone {
+    service_fn(move |_request: Request<Full<Bytes>>| async move {
+        let mut response = Response::new(Full::new(Bytes::from_static(b"hello")));
+        response.headers_mut().insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from_static(length),
+        );
+        Ok::<_, Infallible>(response)
+    })
+}
+
 #[tokio::test]
 async fn source_ips_and_lengths_are_written_as_they_are() {
     let cases: [(std::net::IpAddr, &str); 4] = [
@@ -346,17 +365,9 @@ async fn source_ips_and_lengths_are_written_as_they_are() {
     ];
     for (ip, text) in cases {
         let (builder, lines) = collecting("$context.identity.sourceIp $context.responseLength");
-        let backend = service_fn(|_request: Request<Full<Bytes>>| async {
-            let mut response = Response::new(Full::new(Bytes::from_static(b"hello")));
-            response.headers_mut().insert(
-                http::header::CONTENT_LENGTH,
-                http::HeaderValue::from_static("5"),
-            );
-            Ok::<_, Infallible>(response)
-        });
         let service = ServiceBuilder::new()
             .layer(builder.build().unwrap())
-            .service(backend);
+            .service(with_content_length("5"));
         let mut request = get("/");
         request.extensions_mut().insert(ip);
         service.oneshot(request).await.unwrap();
@@ -364,17 +375,9 @@ async fn source_ips_and_lengths_are_written_as_they_are() {
     }
     // A Content-Length that is no number: the body's exact size instead.
     let (builder, lines) = collecting("$context.responseLength");
-    let backend = service_fn(|_request: Request<Full<Bytes>>| async {
-        let mut response = Response::new(Full::new(Bytes::from_static(b"hello")));
-        response.headers_mut().insert(
-            http::header::CONTENT_LENGTH,
-            http::HeaderValue::from_static("5\""),
-        );
-        Ok::<_, Infallible>(response)
-    });
     let service = ServiceBuilder::new()
         .layer(builder.build().unwrap())
-        .service(backend);
+        .service(with_content_length("5\""));
     service.oneshot(get("/")).await.unwrap();
     assert_eq!(lines.lock().unwrap()[0], "5");
 }
