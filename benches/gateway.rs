@@ -31,13 +31,13 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Json, Path};
 use axum::routing::{get, post};
-use http::{Method, Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode, header};
 use serde_json::{Value, json};
 use tower::layer::util::Identity;
 use tower::util::BoxCloneService;
 use tower::{Service, ServiceBuilder, ServiceExt};
-use tower_http::cors::{Any, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::cors::CorsLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 #[allow(dead_code, unreachable_pub)]
 #[path = "../examples/gateway.rs"]
@@ -98,6 +98,7 @@ fn orders_api() -> Router {
 }
 
 /// The callers: each with its own address, token and API key.
+#[derive(Clone)]
 struct Callers {
     addresses: Vec<SocketAddr>,
     tokens: Vec<String>,
@@ -214,8 +215,8 @@ struct Layers {
 }
 
 impl Layers {
-    fn set_request_id(&self) -> SetRequestIdLayer<MakeRequestUuid> {
-        SetRequestIdLayer::x_request_id(MakeRequestUuid)
+    fn set_request_id(&self) -> SetRequestIdLayer<example::MakeRequestUuid> {
+        SetRequestIdLayer::x_request_id(example::MakeRequestUuid)
     }
 
     fn propagate_request_id(&self) -> PropagateRequestIdLayer {
@@ -235,11 +236,16 @@ impl Layers {
         GatewayMetricsLayer::builder().prefix("apigw_").build()
     }
 
+    /// As the example configures it (`examples/gateway.json`'s `cors`).
     fn cors(&self) -> CorsLayer {
-        CorsLayer::new()
-            .allow_origin(Any)
-            .allow_methods([Method::GET, Method::POST])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        let config: example::CorsConfig = serde_json::from_value(json!({
+            "allowOrigins": ["*"],
+            "allowMethods": ["GET", "POST"],
+            "allowHeaders": ["authorization", "content-type", "x-api-key"],
+            "exposeHeaders": ["x-request-id", "retry-after", "x-cache"]
+        }))
+        .unwrap();
+        CorsLayer::try_from(config).unwrap()
     }
 
     fn match_route(&self) -> MatchRouteLayer<()> {
@@ -490,13 +496,70 @@ enum Send {
     GetNew,
 }
 
+/// Request `n` of a scenario, from `caller`.
+fn request(callers: &Callers, caller: usize, send: Send, n: usize, body: &str) -> Request<Body> {
+    let builder = match send {
+        Send::Post => Request::post("/orders").header(header::CONTENT_TYPE, "application/json"),
+        Send::GetSame => Request::get("/orders/7"),
+        Send::GetNew => Request::get(format!("/orders/{n}")),
+    };
+    let mut request = builder
+        .header(header::AUTHORIZATION, &callers.tokens[caller])
+        .header("x-api-key", &callers.keys[caller])
+        .body(match send {
+            Send::Post => Body::from(body.to_owned()),
+            Send::GetSame | Send::GetNew => Body::empty(),
+        })
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(callers.addresses[caller]));
+    request
+}
+
+/// Sends `request` and reads the whole body, as a server does (the cache
+/// stores an entry when the body has been read to its end).
+fn send_and_read(
+    runtime: &tokio::runtime::Runtime,
+    service: &mut Gateway,
+    request: Request<Body>,
+) -> Response<bytes::Bytes> {
+    runtime.block_on(async {
+        let ready = service.ready().await.unwrap();
+        let response = ready.call(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        Response::from_parts(parts, body)
+    })
+}
+
+/// Whether a scenario first sends one request per caller (when it is set
+/// up), so that no measured request pays a first-time token verification.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Warm {
+    No,
+    EveryCaller,
+}
+
 fn scenario(
+    group: &'static str,
+    name: impl Into<String>,
+    service: Gateway,
+    callers: Callers,
+    send: Send,
+    expect_cache: Option<&'static str>,
+) -> Scenario {
+    scenario_warmed(group, name, service, callers, send, expect_cache, Warm::No)
+}
+
+fn scenario_warmed(
     group: &'static str,
     name: impl Into<String>,
     mut service: Gateway,
     callers: Callers,
     send: Send,
     expect_cache: Option<&'static str>,
+    warm: Warm,
 ) -> Scenario {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -504,34 +567,24 @@ fn scenario(
         .unwrap();
     let body = order_body();
     let mut n = 0usize;
+    // Before any measurement (criterion's warm-up would otherwise include
+    // it and misjudge the iteration time).
+    if warm == Warm::EveryCaller {
+        // Every caller once (`n` runs on from there, so the measured
+        // requests cycle through the callers again, all seen before).
+        for _ in 0..callers.len() {
+            let caller = n % callers.len();
+            n += 1;
+            let request = request(&callers, caller, send, n, &body);
+            let response = send_and_read(&runtime, &mut service, request);
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    }
     Scenario::new(group, name, move || {
         let caller = n % callers.len();
         n += 1;
-        let builder = match send {
-            Send::Post => Request::post("/orders").header(header::CONTENT_TYPE, "application/json"),
-            Send::GetSame => Request::get("/orders/7"),
-            Send::GetNew => Request::get(format!("/orders/{n}")),
-        };
-        let mut request = builder
-            .header(header::AUTHORIZATION, &callers.tokens[caller])
-            .header("x-api-key", &callers.keys[caller])
-            .body(match send {
-                Send::Post => Body::from(body.clone()),
-                Send::GetSame | Send::GetNew => Body::empty(),
-            })
-            .unwrap();
-        request
-            .extensions_mut()
-            .insert(ConnectInfo(callers.addresses[caller]));
-        let response = runtime.block_on(async {
-            let ready = service.ready().await.unwrap();
-            let response = ready.call(request).await.unwrap();
-            // Read the body, as a server does: the cache stores an entry
-            // when the body has been read to its end.
-            let (parts, body) = response.into_parts();
-            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-            Response::from_parts(parts, body)
-        });
+        let request = request(&callers, caller, send, n, &body);
+        let response = send_and_read(&runtime, &mut service, request);
         assert_eq!(response.status(), StatusCode::OK);
         // The first GET of an id is a miss.
         if let Some(expected) = expect_cache.filter(|_| n > 1 || matches!(send, Send::GetNew)) {
@@ -602,6 +655,18 @@ fn scenarios() -> Vec<Scenario> {
         .unwrap_or_else(|_| vec![1, 1_000, 100_000]);
     for count in counts {
         let callers = Callers::new(&issuer, count);
+        if count > 1 {
+            // Steady state: every caller seen before the measurement.
+            scenarios.push(scenario_warmed(
+                "distinct callers: POST /orders (1 KiB)",
+                format!("{count} callers, each warmed"),
+                stack(&issuer, &callers, None),
+                callers.clone(),
+                Send::Post,
+                None,
+                Warm::EveryCaller,
+            ));
+        }
         let service = stack(&issuer, &callers, None);
         scenarios.push(scenario(
             "distinct callers: POST /orders (1 KiB)",

@@ -35,9 +35,11 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
+use std::task::{Context, Poll};
 
 use apigw::access_log::{AccessLogConfig, AccessLogLayerBuilder, WriteAccessLog};
 use apigw::clock::{Clock, TokioClock};
@@ -53,17 +55,21 @@ use apigw::usage_plan::{UsagePlanConfig, UsagePlanLayerBuilder};
 use apigw::validate::{RequestValidatorConfig, RequestValidatorLayerBuilder};
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use axum::Router;
-use axum::extract::Json;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Json};
+use axum::routing::future::RouteFuture;
 use axum::routing::get;
+use axum::serve::IncomingStream;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::{HeaderName, HeaderValue, Method};
+use futures_util::future::Either;
+use http::{HeaderName, HeaderValue, Method, Request, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tower::ServiceBuilder;
+use tower::{Service, ServiceBuilder};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, SetRequestIdLayer};
 
 /// A boxed error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -168,10 +174,17 @@ impl TryFrom<CorsConfig> for CorsLayer {
         if config.allow_credentials && lists.iter().any(|list| is_any(list)) {
             return Err("cors: allowCredentials cannot be combined with `*`".into());
         }
-        let mut layer = CorsLayer::new().allow_credentials(config.allow_credentials);
+        // `Vary` names the request headers a response depends on. With fixed
+        // lists (no mirroring), only a list of origins makes
+        // `Access-Control-Allow-Origin` depend on the request's `Origin`;
+        // `*` and fixed lists are the same for every request.
+        let mut layer = CorsLayer::new()
+            .allow_credentials(config.allow_credentials)
+            .vary([]);
         if is_any(&config.allow_origins) {
             layer = layer.allow_origin(Any);
         } else if !config.allow_origins.is_empty() {
+            layer = layer.vary([http::header::ORIGIN]);
             let origins = config
                 .allow_origins
                 .iter()
@@ -203,6 +216,23 @@ impl TryFrom<CorsConfig> for CorsLayer {
             layer = layer.max_age(std::time::Duration::from_secs(seconds));
         }
         Ok(layer)
+    }
+}
+
+/// tower-http's request-id maker with this crate's ids: a UUID v4 written
+/// once into a buffer that the request header, the response header and the
+/// [`RequestId`](apigw::identity::RequestId) extension all share (tower-http's
+/// `MakeRequestUuid` formats through `Display` and copies the text twice).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MakeRequestUuid;
+
+impl MakeRequestId for MakeRequestUuid {
+    fn make_request_id<B>(
+        &mut self,
+        _request: &Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
+        let id = apigw::identity::RequestId::new();
+        Some(tower_http::request_id::RequestId::new(id.header_value()))
     }
 }
 
@@ -391,6 +421,85 @@ pub fn orders_api(responses: GatewayResponses) -> Result<Router, BoxError> {
         .route_service("/hello/{name}", integration))
 }
 
+/// The demo gateway as one service: the demo issuer's endpoints and
+/// `/metrics` beside the stack, which serves every other request.
+///
+/// Dispatching on those three paths here, rather than with an axum `Router`
+/// whose fallback is the stack, spares every gateway request a second route
+/// lookup and a boxed clone of the whole stack.
+#[derive(Clone)]
+pub struct App<S> {
+    demo: Router,
+    stack: S,
+    /// The peer of the connection, for the client-IP throttle and logs.
+    peer: Option<SocketAddr>,
+}
+
+impl<S> std::fmt::Debug for App<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("demo_paths", &DEMO_PATHS)
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`App`] serves beside the demo endpoints: a cloneable service from
+/// axum requests to axum responses (the stack [`gateway`] builds).
+pub trait Stack:
+    Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> Stack for S where
+    S: Service<
+            Request<Body>,
+            Response = Response<Body>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The paths [`App`] serves beside the stack.
+const DEMO_PATHS: [&str; 3] = [
+    "/.well-known/openid-configuration",
+    "/.well-known/jwks.json",
+    "/metrics",
+];
+
+impl<S> Service<Request<Body>> for App<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Either<RouteFuture<Infallible>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The demo router is always ready.
+        self.stack.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+        if let Some(peer) = self.peer {
+            request.extensions_mut().insert(ConnectInfo(peer));
+        }
+        if DEMO_PATHS.contains(&request.uri().path()) {
+            Either::Left(self.demo.call(request))
+        } else {
+            Either::Right(self.stack.call(request))
+        }
+    }
+}
+
 /// The whole gateway for `config`, served at `base`: the stack in the
 /// recommended order in front of the orders API, plus the demo issuer's
 /// endpoints, with access-log lines written to `access_log`. Returns the
@@ -399,7 +508,7 @@ pub fn gateway(
     mut config: GatewayConfig,
     base: &str,
     access_log: impl WriteAccessLog,
-) -> Result<(Router, Demo), BoxError> {
+) -> Result<(App<impl Stack>, Demo), BoxError> {
     let issuer = DemoIssuer::generate(base)?;
     if config.authorizer.jwt_configuration.is_none() && config.authorizer.issuers.is_empty() {
         let demo: IssuerConfig =
@@ -426,6 +535,8 @@ pub fn gateway(
         .build()?;
 
     let stack = ServiceBuilder::new()
+        // One body type for the server (axum's).
+        .map_response(|response: Response<_>| response.map(Body::new))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(log)
@@ -475,26 +586,29 @@ pub fn gateway(
 
     // Prometheus names cannot start with a digit (`4XXError`): hence the prefix.
     let _ = prometheus();
-    let app = issuer
-        .router()
-        .merge(metrics_router())
-        .fallback_service(stack);
+    let app = App {
+        demo: issuer.router().merge(metrics_router()),
+        stack,
+        peer: None,
+    };
     Ok((app, demo))
 }
 
 /// Serves `app` on `listener` (with the peer address the client-IP throttle
 /// needs) until `shutdown` completes.
-pub async fn serve(
+pub async fn serve<S: Stack>(
     listener: tokio::net::TcpListener,
-    app: Router,
+    app: App<S>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let connections = tower::service_fn(move |stream: IncomingStream<'_, _>| {
+        let mut app = app.clone();
+        app.peer = Some(*stream.remote_addr());
+        std::future::ready(Ok::<_, Infallible>(app))
+    });
+    axum::serve(listener, connections)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 struct Options {

@@ -16,6 +16,7 @@
 #[path = "gateway.rs"]
 mod gateway;
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 
 use gateway::{BoxError, GatewayConfig};
@@ -46,11 +47,14 @@ async fn main() -> Result<(), BoxError> {
     let shutdown = || async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let bare = gateway::serve(
+    // Bare: the orders API as an axum application is served.
+    let orders = gateway::orders_api(apigw::problem::GatewayResponses::default())?;
+    let bare = axum::serve(
         bare,
-        gateway::orders_api(apigw::problem::GatewayResponses::default())?,
-        shutdown(),
-    );
+        orders.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .into_future();
     let stack = gateway::serve(stack, app, shutdown());
     let (bare, stack) = tokio::join!(bare, stack);
     bare?;

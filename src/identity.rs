@@ -22,7 +22,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use http::{Extensions, HeaderMap, HeaderName};
+use http::{Extensions, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
 /// The header a request id is read from when no layer inserted one:
@@ -38,26 +38,50 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 /// header (what tower-http's `SetRequestIdLayer` sets, whatever its version),
 /// when it is at most 128 visible ASCII characters. Otherwise a layer that
 /// needs one makes a UUID v4.
+///
+/// Held as the header value itself: taking the id from the header, copying it
+/// into a response header or cloning it shares one buffer (no copy, no
+/// allocation).
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct RequestId(Arc<str>);
+pub struct RequestId(HeaderValue);
+
+/// A UUID v4's text, the buffer a fresh [`RequestId`] shares.
+struct UuidText([u8; uuid::fmt::Hyphenated::LENGTH]);
+
+impl AsRef<[u8]> for UuidText {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
 
 impl RequestId {
     /// A fresh random id (UUID v4).
     #[must_use]
     pub fn new() -> Self {
-        let mut buf = uuid::Uuid::encode_buffer();
-        Self(Arc::from(
-            &*uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf),
-        ))
+        let mut text = UuidText([0; uuid::fmt::Hyphenated::LENGTH]);
+        uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text.0);
+        // One allocation, shared by every clone (`from_owner` never copies).
+        match HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(text)) {
+            Ok(value) => Self(value),
+            // Unreachable: hex digits and hyphens are valid header bytes.
+            Err(_) => Self(HeaderValue::from_static("-")),
+        }
     }
 
     /// An id from a string, if it is 1–128 visible ASCII characters.
     #[must_use]
     pub fn parse(id: &str) -> Option<Self> {
-        let valid = !id.is_empty()
-            && id.len() <= MAX_REQUEST_ID_LEN
-            && id.bytes().all(|b| b.is_ascii_graphic());
-        valid.then(|| Self(Arc::from(id)))
+        Self::from_header_value(&HeaderValue::from_str(id).ok()?)
+    }
+
+    /// An id from a header value (shared, not copied), if it is 1–128
+    /// visible ASCII characters.
+    #[must_use]
+    pub fn from_header_value(value: &HeaderValue) -> Option<Self> {
+        let id = value.as_bytes();
+        let valid =
+            !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN && id.iter().all(u8::is_ascii_graphic);
+        valid.then(|| Self(value.clone()))
     }
 
     /// The request's id from its extensions or `x-request-id` header, if any.
@@ -66,8 +90,7 @@ impl RequestId {
         Self::from_extensions(extensions).or_else(|| {
             headers
                 .get(REQUEST_ID_HEADER)
-                .and_then(|value| value.to_str().ok())
-                .and_then(Self::parse)
+                .and_then(Self::from_header_value)
         })
     }
 
@@ -90,7 +113,15 @@ impl RequestId {
     /// The id.
     #[must_use]
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only visible ASCII is ever held (checked on the way in).
+        self.0.to_str().unwrap_or_default()
+    }
+
+    /// The id as a header value (for `x-request-id`, `x-amzn-requestid`),
+    /// sharing its buffer.
+    #[must_use]
+    pub fn header_value(&self) -> HeaderValue {
+        self.0.clone()
     }
 
     /// The id as a URI reference for a problem's `instance`
@@ -103,7 +134,7 @@ impl RequestId {
             .remove(b'_')
             .remove(b'~');
         // Colons are encoded too, so the reference never parses as a scheme.
-        percent_encoding::utf8_percent_encode(&self.0, SET).to_string()
+        percent_encoding::utf8_percent_encode(self.as_str(), SET).to_string()
     }
 }
 
@@ -115,13 +146,13 @@ impl Default for RequestId {
 
 impl fmt::Debug for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("RequestId").field(&&*self.0).finish()
+        f.debug_tuple("RequestId").field(&self.as_str()).finish()
     }
 }
 
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -505,6 +536,22 @@ mod tests {
         assert_eq!(id.as_str().len(), 36);
         assert!(uuid::Uuid::parse_str(id.as_str()).is_ok());
         assert_ne!(id, RequestId::new());
+    }
+
+    #[test]
+    fn request_ids_share_their_header_value() {
+        let id = RequestId::new();
+        assert_eq!(id.header_value().as_bytes(), id.as_str().as_bytes());
+        let mut headers = HeaderMap::new();
+        headers.insert(REQUEST_ID_HEADER, id.header_value());
+        let found = RequestId::find(&Extensions::new(), &headers).unwrap();
+        assert_eq!(found, id);
+        assert_eq!(found.to_string(), id.as_str());
+        // Header values that are no request id: obs-text, spaces, empty.
+        for bad in [&b"caf\xc3\xa9"[..], b"a b", b""] {
+            let value = HeaderValue::from_bytes(bad).unwrap();
+            assert!(RequestId::from_header_value(&value).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -51,7 +51,7 @@ use crate::problem::{GatewayResponseType, Rejection};
 use crate::route::{RouteKey, RouteMatch};
 
 /// The header a response cache marks hits and misses with.
-const X_CACHE: &str = "x-cache";
+const X_CACHE: http::HeaderName = http::HeaderName::from_static("x-cache");
 
 struct Names {
     count: String,
@@ -355,7 +355,7 @@ impl State {
                     // A response cache that exports its own counts said so: once only.
                     let cache = response
                         .filter(|_| !observed.cache_counted)
-                        .and_then(|r| r.headers().get(X_CACHE))
+                        .and_then(|r| r.headers().get(&X_CACHE))
                         .map(http::HeaderValue::as_bytes);
                     match cache {
                         Some(v) if v.eq_ignore_ascii_case(b"hit") => handles.cache_hit.increment(1),

@@ -5,7 +5,8 @@
 //! scenario 1,000 times (warm-up: first-use registrations, caches, lazy
 //! statics), then `n` times, and exit. Counting instructions for `n` and for
 //! 0 gives the cost of one iteration however loaded the machine is:
-//! `benches/instructions.sh` does that.
+//! `benches/instructions.sh` does that (or, with `ONLY_LOOP=1`, counts the
+//! measured iterations alone, for benches whose start-up varies).
 
 use criterion::Criterion;
 
@@ -51,10 +52,19 @@ pub(crate) fn instruction_loop(scenarios: &mut [Scenario]) -> bool {
     for _ in 0..1_000 {
         (scenario.run)();
     }
+    measured_iterations(scenario, count);
+    true
+}
+
+/// The measured iterations, in a function of their own so that callgrind can
+/// count them alone (`--toggle-collect=*measured_iterations*`, what
+/// `ONLY_LOOP=1 benches/instructions.sh` does): start-up work whose count
+/// varies from run to run (key generation, entropy) is then left out.
+#[inline(never)]
+fn measured_iterations(scenario: &mut Scenario, count: u64) {
     for _ in 0..count {
         (scenario.run)();
     }
-    true
 }
 
 /// Runs every scenario under criterion, grouped.

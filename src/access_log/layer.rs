@@ -459,20 +459,20 @@ impl Arrival {
             Variable::ResourcePath => out.push(route?.resource()?),
             Variable::HttpMethod => out.push(self.method.as_str()),
             Variable::Path => out.push(self.path.as_deref()?),
-            Variable::Protocol => out.push(self.protocol),
+            Variable::Protocol => out.push_plain(self.protocol),
             Variable::Stage => out.push(route?.stage()),
             Variable::DomainName => out.push(self.domain_name.as_deref()?),
             Variable::Status => out.number(u64::from(context.response?.status().as_u16())),
             Variable::ResponseLatency => out.millis(context.latency),
-            Variable::ResponseLength => out.number(response_length(context.response?)?),
+            Variable::ResponseLength => response_length(out, context.response?)?,
             Variable::IntegrationLatency => {
                 out.millis(observed.integration_latency?);
             }
             Variable::IntegrationStatus => out.number(u64::from(observed.integration_status?)),
             Variable::IntegrationError => out.push(observed.integration_error.as_deref()?),
-            Variable::RequestTime => request_time(self.unix_time, |time| out.push(time)),
+            Variable::RequestTime => request_time(self.unix_time, |time| out.push_plain(time)),
             Variable::RequestTimeEpoch => out.millis(self.unix_time),
-            Variable::SourceIp => out.display(self.source_ip?),
+            Variable::SourceIp => out.ip(self.source_ip?),
             Variable::UserAgent => out.push(self.user_agent.as_deref()?),
             Variable::ApiKeyId => out.push(observed.api_key.as_ref()?.key_id()),
             Variable::ApiKeyRedacted => return None,
@@ -518,6 +518,17 @@ struct Escaped<'a> {
 }
 
 impl Escaped<'_> {
+    /// A value that needs no escaping (digits, a timestamp, a protocol
+    /// name): copied as it is, within the budget.
+    fn push_plain(&mut self, value: &str) {
+        if value.len() <= self.budget && value.bytes().all(|b| !NEEDS_ESCAPE[usize::from(b)]) {
+            self.budget -= value.len();
+            self.out.push_str(value);
+        } else {
+            self.push(value);
+        }
+    }
+
     fn push(&mut self, value: &str) {
         let mut end = value.len().min(self.budget);
         while !value.is_char_boundary(end) {
@@ -550,7 +561,37 @@ impl Escaped<'_> {
         }
         // ASCII digits only.
         if let Ok(text) = std::str::from_utf8(&digits[start..]) {
-            self.push(text);
+            self.push_plain(text);
+        }
+    }
+
+    /// An address: IPv4 without the formatting machinery.
+    fn ip(&mut self, ip: IpAddr) {
+        let IpAddr::V4(v4) = ip else {
+            return self.display(ip);
+        };
+        // "255.255.255.255" at most.
+        let mut text = [0u8; 15];
+        let mut len = 0;
+        for (i, octet) in v4.octets().into_iter().enumerate() {
+            if i > 0 {
+                text[len] = b'.';
+                len += 1;
+            }
+            if octet >= 100 {
+                text[len] = b'0' + octet / 100;
+                len += 1;
+            }
+            if octet >= 10 {
+                text[len] = b'0' + octet / 10 % 10;
+                len += 1;
+            }
+            text[len] = b'0' + octet % 10;
+            len += 1;
+        }
+        // Digits and dots only.
+        if let Ok(text) = std::str::from_utf8(&text[..len]) {
+            self.push_plain(text);
         }
     }
 
@@ -597,12 +638,25 @@ fn json_text(out: &mut Escaped<'_>, value: &serde_json::Value) {
     }
 }
 
-fn response_length<B: http_body::Body>(response: &Response<B>) -> Option<u64> {
-    response
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse().ok())
-        .or_else(|| response.body().size_hint().exact())
+/// Writes the response's length: its `Content-Length` (as it is, when it is
+/// digits), else the body's exact size; `None` when neither is known.
+fn response_length<B: http_body::Body>(
+    out: &mut Escaped<'_>,
+    response: &Response<B>,
+) -> Option<()> {
+    let declared = response.headers().get(CONTENT_LENGTH).map(|v| v.as_bytes());
+    match declared {
+        Some(digits)
+            if !digits.is_empty()
+                && digits.len() <= 20
+                && digits.iter().all(u8::is_ascii_digit) =>
+        {
+            // ASCII digits only.
+            out.push_plain(std::str::from_utf8(digits).ok()?);
+        }
+        _ => out.number(response.body().size_hint().exact()?),
+    }
+    Some(())
 }
 
 /// The bytes [`push_escaped`] stops at: controls, `"`, `\\`, DEL and every

@@ -332,3 +332,52 @@ async fn a_disabled_sink_gets_no_line_and_the_request_id_is_still_set() {
 fn the_tracing_sink_is_off_without_a_subscriber() {
     assert!(!TracingSink.enabled());
 }
+
+/// A backend answering `hello` with `content-length` set to `length`.
+fn with_content_length(
+    length: &'static str,
+) -> impl tower::Service<
+    Request<Full<Bytes>>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone {
+    service_fn(move |_request: Request<Full<Bytes>>| async move {
+        let mut response = Response::new(Full::new(Bytes::from_static(b"hello")));
+        response.headers_mut().insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from_static(length),
+        );
+        Ok::<_, Infallible>(response)
+    })
+}
+
+#[tokio::test]
+async fn source_ips_and_lengths_are_written_as_they_are() {
+    let cases: [(std::net::IpAddr, &str); 4] = [
+        ([0, 0, 0, 0].into(), "0.0.0.0"),
+        ([10, 20, 100, 255].into(), "10.20.100.255"),
+        ([203, 0, 113, 9].into(), "203.0.113.9"),
+        (
+            "2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap().into(),
+            "2001:db8::1",
+        ),
+    ];
+    for (ip, text) in cases {
+        let (builder, lines) = collecting("$context.identity.sourceIp $context.responseLength");
+        let service = ServiceBuilder::new()
+            .layer(builder.build().unwrap())
+            .service(with_content_length("5"));
+        let mut request = get("/");
+        request.extensions_mut().insert(ip);
+        service.oneshot(request).await.unwrap();
+        assert_eq!(lines.lock().unwrap()[0], format!("{text} 5"));
+    }
+    // A Content-Length that is no number: the body's exact size instead.
+    let (builder, lines) = collecting("$context.responseLength");
+    let service = ServiceBuilder::new()
+        .layer(builder.build().unwrap())
+        .service(with_content_length("5\""));
+    service.oneshot(get("/")).await.unwrap();
+    assert_eq!(lines.lock().unwrap()[0], "5");
+}

@@ -901,9 +901,11 @@ impl GatewayResponses {
                     HeaderName::from_static("x-amzn-errortype"),
                     HeaderValue::from_static(rejection.response_type.error_type()),
                 );
-                if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(id.as_str()).ok())
-                {
-                    headers.insert(HeaderName::from_static("x-amzn-requestid"), id);
+                if let Some(id) = request_id {
+                    headers.insert(
+                        HeaderName::from_static("x-amzn-requestid"),
+                        id.header_value(),
+                    );
                 }
                 response
             }

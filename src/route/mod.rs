@@ -41,6 +41,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -61,29 +62,90 @@ pub const DEFAULT_STAGE: &str = "$default";
 ///
 /// Path segments are literals, `{name}` parameters, or a final greedy
 /// `{name+}` that matches one or more segments.
-#[derive(Clone, PartialEq, Eq, Hash)]
+///
+/// Hashing a key costs a few instructions whatever its length: its hash is
+/// computed once, when it is made (layers look their per-route settings up
+/// by route key on every request).
+#[derive(Clone)]
 pub struct RouteKey {
     method: Option<Method>,
     path: Option<Arc<str>>,
+    /// [`key_hash`] of method and path.
+    hash: u64,
 }
 
+/// FNV-1a over the method, a separator and the path, then a final mix (so
+/// every bit of the result depends on every input byte).
+fn key_hash(method: Option<&Method>, path: Option<&str>) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &byte in bytes {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(method.map_or(b"ANY".as_slice(), |m| m.as_str().as_bytes()));
+    eat(&[0xff]);
+    eat(path.map_or(b"$default".as_slice(), str::as_bytes));
+    // splitmix64's finaliser.
+    hash = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    hash = (hash ^ (hash >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    hash ^ (hash >> 31)
+}
+
+impl PartialEq for RouteKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.method == other.method && self.path == other.path
+    }
+}
+
+impl Eq for RouteKey {}
+
+impl Hash for RouteKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// The hasher of maps keyed by [`RouteKey`]: the key's hash as it is.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RouteKeyHasher(u64);
+
+impl Hasher for RouteKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for a `RouteKey` (it writes one `u64`); FNV-1a otherwise.
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A map keyed by [`RouteKey`], hashed with its precomputed hash.
+pub(crate) type RouteKeyMap<V> = HashMap<RouteKey, V, BuildHasherDefault<RouteKeyHasher>>;
+
 impl RouteKey {
+    fn from_parts(method: Option<Method>, path: Option<Arc<str>>) -> Self {
+        let hash = key_hash(method.as_ref(), path.as_deref());
+        Self { method, path, hash }
+    }
+
     /// `$default`.
     #[must_use]
     pub fn default_route() -> Self {
-        Self {
-            method: None,
-            path: None,
-        }
+        Self::from_parts(None, None)
     }
 
     /// A route for `method` (`None` for `ANY`) and a path template.
     pub fn new(method: Option<Method>, path: &str) -> Result<Self, ConfigError> {
         validate_template(path)?;
-        Ok(Self {
-            method,
-            path: Some(Arc::from(path)),
-        })
+        Ok(Self::from_parts(method, Some(Arc::from(path))))
     }
 
     /// The method; `None` for `ANY` and `$default`.
@@ -370,10 +432,7 @@ impl RouteMatch {
         if path_segments.next().is_some() {
             return None;
         }
-        let route_key = RouteKey {
-            method: Some(method.clone()),
-            path: Some(Arc::from(template)),
-        };
+        let route_key = RouteKey::from_parts(Some(method.clone()), Some(Arc::from(template)));
         Some(Self::new(route_key, parameters, stage))
     }
 
@@ -430,7 +489,7 @@ pub struct RouteTable<T> {
     /// One router per method: a handful, searched linearly (cheaper than hashing a `Method`).
     by_method: Vec<(Method, matchit::Router<usize>)>,
     /// Route key → position in `routes`, for matches made elsewhere.
-    index: HashMap<RouteKey, usize>,
+    index: RouteKeyMap<usize>,
     any: matchit::Router<usize>,
     default: Option<usize>,
     /// The match of each route that has no path parameters, built once.
@@ -597,7 +656,7 @@ impl<T> Default for RouteTable<T> {
             routes: Vec::new(),
             paths: None,
             by_method: Vec::new(),
-            index: HashMap::new(),
+            index: RouteKeyMap::default(),
             any: matchit::Router::new(),
             default: None,
             fixed: Vec::new(),
@@ -650,7 +709,7 @@ impl<T> RouteTableBuilder<T> {
         let mut by_method: Vec<(Method, matchit::Router<usize>)> = Vec::new();
         let mut any = matchit::Router::new();
         let mut default = None;
-        let mut keys = HashMap::with_capacity(self.routes.len());
+        let mut keys = RouteKeyMap::with_capacity_and_hasher(self.routes.len(), Default::default());
         for (index, (key, _)) in self.routes.iter().enumerate() {
             if keys.insert(key.clone(), index).is_some() {
                 return Err(ConfigError::new(format!("route `{key}` is defined twice")));

@@ -339,3 +339,36 @@ fn templates_that_conflict_across_methods_still_match() {
     assert_eq!(m.path_parameter("x"), Some("1"));
     assert_eq!(matched(&t, &Method::PUT, "/a/1").unwrap(), "ANY /{proxy+}");
 }
+
+#[test]
+fn route_keys_made_apart_are_equal_and_hash_alike() {
+    use std::hash::BuildHasher;
+    let hasher = std::collections::hash_map::RandomState::new();
+    let parsed: RouteKey = "GET /orders/{id}".parse().unwrap();
+    let built = RouteKey::new(Some(Method::GET), "/orders/{id}").unwrap();
+    let axum = RouteMatch::from_axum(&Method::GET, "/orders/{id}", "/orders/7", "prod").unwrap();
+    assert_eq!(parsed, built);
+    assert_eq!(&parsed, axum.route_key());
+    assert_eq!(hasher.hash_one(&parsed), hasher.hash_one(axum.route_key()));
+    let others: [RouteKey; 4] = [
+        "POST /orders/{id}".parse().unwrap(),
+        "ANY /orders/{id}".parse().unwrap(),
+        "GET /orders/{ID}".parse().unwrap(),
+        RouteKey::default_route(),
+    ];
+    for other in &others {
+        assert_ne!(&parsed, other);
+    }
+    // A table finds a key made elsewhere.
+    let table = table(&["GET /orders/{id}", "ANY /orders/{id}", "$default"]);
+    assert_eq!(
+        table.get(axum.route_key()).map(String::as_str),
+        Some("GET /orders/{id}")
+    );
+    assert_eq!(
+        table.get(&others[1]).map(String::as_str),
+        Some("ANY /orders/{id}")
+    );
+    assert_eq!(table.get(&others[3]).map(String::as_str), Some("$default"));
+    assert_eq!(table.get(&others[0]), None);
+}
