@@ -20,7 +20,7 @@ use futures_util::FutureExt;
 use futures_util::future::{Shared, WeakShared};
 
 use super::error::LambdaAuthorizerRejection;
-use super::policy::BoundPolicy;
+use super::policy::CachedPolicy;
 use crate::identity::AuthorizerContext;
 
 /// The cache key of one identity: the identity-source values, each
@@ -88,7 +88,7 @@ pub(crate) enum Verdict {
     /// An IAM policy, bound to the layer's method-ARN prefix and evaluated
     /// against each request's ARN tail; shared by every identity given the
     /// same policy ([`ResultCache::intern`]).
-    Policy(Arc<BoundPolicy>),
+    Policy(Arc<CachedPolicy>),
     /// A simple response: allows or denies every request with this identity.
     Simple(bool),
 }
@@ -129,7 +129,7 @@ pub(crate) struct ResultCache {
 /// policy memory that is likely in the CPU cache already.
 #[derive(Default)]
 struct Policies {
-    set: HashSet<Arc<BoundPolicy>>,
+    set: HashSet<Arc<CachedPolicy>>,
     /// The set's size after the last sweep of policies no result holds.
     swept_len: usize,
 }
@@ -195,7 +195,7 @@ impl ResultCache {
     /// on a hit. Policies no one holds any more are dropped when the set has
     /// doubled since the last sweep, so it stays within twice the live ones
     /// (plus a small floor).
-    pub(crate) fn intern(&self, policy: BoundPolicy) -> Arc<BoundPolicy> {
+    pub(crate) fn intern(&self, policy: CachedPolicy) -> Arc<CachedPolicy> {
         const SWEEP_FLOOR: usize = 64;
         let mut policies = self.policies.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(shared) = policies.set.get(&policy) {

@@ -1,6 +1,8 @@
 //! IAM policy evaluation for `execute-api:Invoke`, as API Gateway applies an
 //! authorizer's policy to a method ARN. Pure functions, no tower types.
 
+use http::Method;
+
 use crate::events::authorizer::{PolicyDocument, StringOrArray};
 
 /// What a policy says about one method ARN.
@@ -228,6 +230,60 @@ impl BoundPolicy {
     }
 }
 
+/// The methods a cached policy is also bound for with `{VERB}/` in the
+/// prefix, so that a request with one of them matches its path alone.
+const BOUND_METHODS: [Method; 7] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::PATCH,
+    Method::HEAD,
+    Method::OPTIONS,
+];
+
+/// A policy as the cache keeps it: bound to the layer's method-ARN prefix,
+/// and, when that prefix ends with the stage, also to `{prefix}{VERB}/` for
+/// the common methods, so that a hit matches only the request's path
+/// (a slice of its URI: nothing is copied).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct CachedPolicy {
+    any: BoundPolicy,
+    /// One per [`BOUND_METHODS`], or none.
+    by_method: Box<[BoundPolicy]>,
+}
+
+impl CachedPolicy {
+    /// `policy` bound to `prefix`; with `per_method`, also to
+    /// `{prefix}{VERB}/` for each of [`BOUND_METHODS`] (only right when the
+    /// method comes right after `prefix` in every ARN).
+    pub(crate) fn new(policy: &CompiledPolicy, prefix: &str, per_method: bool) -> Self {
+        let any = policy.bind(prefix);
+        let by_method = match &any {
+            // Nothing to gain: every method has the same answer.
+            BoundPolicy::Always(_) => Box::default(),
+            BoundPolicy::Tails { .. } if per_method => BOUND_METHODS
+                .iter()
+                .map(|method| policy.bind(&format!("{prefix}{method}/")))
+                .collect(),
+            BoundPolicy::Tails { .. } => Box::default(),
+        };
+        Self { any, by_method }
+    }
+
+    /// Bound to the prefix: evaluate with the rest of the ARN.
+    pub(crate) fn any(&self) -> &BoundPolicy {
+        &self.any
+    }
+
+    /// Bound to `{prefix}{method}/`, if it was: evaluate with the ARN's
+    /// path part.
+    pub(crate) fn for_method(&self, method: &Method) -> Option<&BoundPolicy> {
+        let index = BOUND_METHODS.iter().position(|bound| bound == method)?;
+        self.by_method.get(index)
+    }
+}
+
 /// What is left of a statement's resource patterns once a prefix is matched.
 enum Residuals {
     /// Every tail matches (a residual pattern of stars only).
@@ -312,7 +368,10 @@ fn residual_patterns(pattern: &str, prefix: &str) -> Vec<String> {
         }
     }
     let last_star = (0..len).rev().find(|&i| states[i] && pattern[i] == '*');
+    // The furthest states first: their residuals are the shortest and the
+    // most literal, the quickest to accept or refuse a tail.
     (0..=len)
+        .rev()
         .filter(|&i| states[i])
         .filter(|&i| match last_star {
             Some(j) => i == j || i > j + 1,
@@ -341,6 +400,8 @@ enum GlobKind {
         first: Box<str>,
         middle: Box<[Box<str>]>,
         last: Box<str>,
+        /// The pieces' total length: no shorter text matches.
+        min_len: usize,
     },
     /// With `?`: the general matcher.
     General,
@@ -356,14 +417,16 @@ impl Glob {
             let mut pieces = pattern.split('*');
             let first = pieces.next().unwrap_or_default().into();
             let last = pieces.next_back().unwrap_or_default().into();
-            let middle = pieces
+            let middle: Box<[Box<str>]> = pieces
                 .filter(|piece| !piece.is_empty())
                 .map(Box::from)
                 .collect();
+            let min_len = pattern.len() - pattern.matches('*').count();
             GlobKind::Stars {
                 first,
                 middle,
                 last,
+                min_len,
             }
         };
         Self {
@@ -380,7 +443,11 @@ impl Glob {
                 first,
                 middle,
                 last,
+                min_len,
             } => {
+                if text.len() < *min_len {
+                    return false;
+                }
                 let Some(mut rest) = text.strip_prefix(&**first) else {
                     return false;
                 };
@@ -390,7 +457,7 @@ impl Glob {
                         None => return false,
                     }
                 }
-                rest.ends_with(&**last)
+                last.is_empty() || rest.ends_with(&**last)
             }
             GlobKind::General => glob_match(&self.pattern, text),
         }
@@ -639,10 +706,10 @@ mod tests {
         assert_eq!(residuals("ab:cd/x"), ["x"]);
         assert_eq!(residuals("ab:ce/*"), Vec::<String>::new());
         // `*` may stop before the prefix's last `/` or eat it.
-        assert_eq!(residuals("a?:*/GET"), ["*/GET", "GET"]);
+        assert_eq!(residuals("a?:*/GET"), ["GET", "*/GET"]);
         // The `*` may still be eating: `:z/` can come later in the tail.
         assert_eq!(residuals("ab:*:z/GET"), ["*:z/GET"]);
-        assert_eq!(residuals("*:*/GET/*"), ["*/GET/*", "GET/*"]);
+        assert_eq!(residuals("*:*/GET/*"), ["GET/*", "*/GET/*"]);
         assert_eq!(residuals("**"), ["*"]);
         assert_eq!(residuals("ab:cd/"), [""]);
         assert_eq!(residuals("ab:cd"), Vec::<String>::new());
@@ -785,6 +852,25 @@ mod tests {
             #[test]
             fn a_prepared_glob_matches_like_glob_match(pattern in text(10), text in text(10)) {
                 prop_assert_eq!(Glob::new(&pattern).matches(&text), glob_match(&pattern, &text));
+            }
+
+            #[test]
+            fn a_policy_bound_per_method_decides_like_the_reference(
+                statements in proptest::collection::vec(statement(), 0..4),
+                prefix in text(6),
+                method in prop::sample::select(vec!["GET", "POST", "DELETE", "OPTIONS", "BREW"]),
+                paths in proptest::collection::vec(text(8), 1..6),
+            ) {
+                let compiled = CompiledPolicy::compile(&PolicyDocument::new(statements)).unwrap();
+                let cached = CachedPolicy::new(&compiled, &prefix, true);
+                let method: Method = method.parse().unwrap();
+                for path in paths {
+                    let whole = compiled.evaluate(&format!("{prefix}{method}/{path}"));
+                    prop_assert_eq!(cached.any().evaluate(&format!("{method}/{path}")), whole);
+                    if let Some(bound) = cached.for_method(&method) {
+                        prop_assert_eq!(bound.evaluate(&path), whole, "{} {}", method, path);
+                    }
+                }
             }
 
             #[test]

@@ -20,7 +20,7 @@ use super::cache::{CacheKey, Decision, Joined, Outcome, ResultCache, Verdict};
 use super::convert::{self, EventInput};
 use super::error::{LambdaAuthorizerRejection, MAX_METHOD_ARN_LEN};
 use super::identity_source::{ContextVariable, Environment, IdentitySource};
-use super::policy::{BoundPolicy, CompiledPolicy, PolicyDecision};
+use super::policy::{BoundPolicy, CachedPolicy, CompiledPolicy, PolicyDecision};
 use crate::body::GatewayBody;
 use crate::clock::SharedClock;
 use crate::events::authorizer::AuthorizerRequest;
@@ -316,15 +316,22 @@ impl<A: Authorize> Shared<A> {
             Verdict::Simple(true) => Ok(()),
             Verdict::Simple(false) => Err(LambdaAuthorizerRejection::NotAuthorized),
             Verdict::Policy(policy) => {
-                let decision = match &**policy {
-                    BoundPolicy::Always(decision) => *decision,
-                    policy => {
+                // The policy is bound to the ARN's fixed prefix: only the
+                // rest is matched.
+                let websocket = parts.extensions.get::<WebSocketConnect>().is_some();
+                let decision = match (policy.for_method(&parts.method), policy.any()) {
+                    // `{prefix}{VERB}/` is bound too: the path is the rest.
+                    (Some(bound), _) if !websocket => {
+                        let path = parts.uri.path();
+                        bound.evaluate(path.strip_prefix('/').unwrap_or(path))
+                    }
+                    (_, BoundPolicy::Always(decision)) => *decision,
+                    (_, bound) => {
                         let stage = self.settings.env(route).stage;
-                        // The policy is bound to the ARN's fixed prefix: only
-                        // the tail is matched, built in this thread's buffer.
+                        // The rest is built in this thread's buffer.
                         with_buffer(&ARN_BUFFER, String::clear, |tail| {
                             self.settings.push_method_arn_tail(tail, parts, stage);
-                            policy.evaluate(tail)
+                            bound.evaluate(tail)
                         })
                     }
                 };
@@ -436,9 +443,11 @@ impl<A: Authorize> Shared<A> {
                         "a 1.0 context value is not a string, number or boolean",
                     ));
                 }
-                let bound = CompiledPolicy::compile(&policy.policy_document)
-                    .map_err(|error| invalid(&error.to_string()))?
-                    .bind(&self.settings.policy_prefix);
+                let compiled = CompiledPolicy::compile(&policy.policy_document)
+                    .map_err(|error| invalid(&error.to_string()))?;
+                // With the stage configured, the method follows the prefix.
+                let per_method = self.settings.stage.is_some();
+                let bound = CachedPolicy::new(&compiled, &self.settings.policy_prefix, per_method);
                 Decision {
                     verdict: Verdict::Policy(self.cache.intern(bound)),
                     context: AuthorizerContext::new(
