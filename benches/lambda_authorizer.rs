@@ -77,7 +77,10 @@ where
 }
 
 #[inline(never)]
-fn moka_get_routine(cache: &moka::sync::Cache<Box<[u8]>, Arc<u64>>, key: &[u8]) -> Option<Arc<u64>> {
+fn moka_get_routine(
+    cache: &moka::sync::Cache<Box<[u8]>, Arc<u64>>,
+    key: &[u8],
+) -> Option<Arc<u64>> {
     cache.get(key)
 }
 

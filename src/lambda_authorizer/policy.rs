@@ -185,7 +185,9 @@ impl CompiledPolicy {
             };
             match (statement.deny, applies) {
                 // A Deny (conditional or not) that covers every ARN.
-                (true, Applies::Always) => return BoundPolicy::Always(PolicyDecision::ExplicitDeny),
+                (true, Applies::Always) => {
+                    return BoundPolicy::Always(PolicyDecision::ExplicitDeny);
+                }
                 (true, Applies::Depends(tail)) => denies.push(tail),
                 (false, Applies::Always) => allow_all = true,
                 (false, Applies::Depends(tail)) => allows.push(tail),
@@ -721,30 +723,72 @@ mod tests {
         let allow = |r: &[&str]| statement(Effect::Allow, r);
         let deny = |r: &[&str]| statement(Effect::Deny, r);
         let cases: Vec<(Vec<Statement>, &str, PolicyDecision)> = vec![
-            (vec![allow(&["arn:aws:execute-api:*:*:api1/prod/GET/pets/*"])], "GET/pets/1", Allow),
-            (vec![allow(&["arn:aws:execute-api:*:*:api1/prod/GET/pets/*"])], "GET/users/1", ImplicitDeny),
+            (
+                vec![allow(&["arn:aws:execute-api:*:*:api1/prod/GET/pets/*"])],
+                "GET/pets/1",
+                Allow,
+            ),
+            (
+                vec![allow(&["arn:aws:execute-api:*:*:api1/prod/GET/pets/*"])],
+                "GET/users/1",
+                ImplicitDeny,
+            ),
             // The `*` for the account can swallow a path that repeats the API.
             (
                 vec![allow(&["arn:aws:execute-api:*:*:api1/prod/GET/pets/*"])],
                 "GET/x:api1/prod/GET/pets/1",
                 Allow,
             ),
-            (vec![allow(&["arn:aws:execute-api:*:*:api1/test/*"])], "GET/pets", ImplicitDeny),
-            (vec![allow(&["arn:aws:execute-api:*:*:api1/test/*"])], "GET/a:api1/test/b", Allow),
+            (
+                vec![allow(&["arn:aws:execute-api:*:*:api1/test/*"])],
+                "GET/pets",
+                ImplicitDeny,
+            ),
+            (
+                vec![allow(&["arn:aws:execute-api:*:*:api1/test/*"])],
+                "GET/a:api1/test/b",
+                Allow,
+            ),
             (vec![allow(&["*"])], "DELETE/x", Allow),
             (vec![allow(&["arn:aws:execute-api:*"])], "GET/", Allow),
-            (vec![allow(&["*"]), deny(&["*/DELETE/*"])], "DELETE/x", ExplicitDeny),
+            (
+                vec![allow(&["*"]), deny(&["*/DELETE/*"])],
+                "DELETE/x",
+                ExplicitDeny,
+            ),
             (vec![allow(&["*"]), deny(&["*/DELETE/*"])], "GET/x", Allow),
             (vec![deny(&["*"]), allow(&["*"])], "GET/x", ExplicitDeny),
             (vec![allow(&["*/GET/?"])], "GET/é", Allow),
             (vec![allow(&["*/GET/?"])], "GET/ab", ImplicitDeny),
-            (vec![allow(&["arn:aws:execute-api:us-east-1:123456789012:api1/prod/GET/"])], "GET/", Allow),
-            (vec![allow(&["arn:aws:execute-api:us-east-1:123456789012:api1/prod/GET/"])], "GET/x", ImplicitDeny),
-            (vec![allow(&["arn:aws:execute-api:us-east-1:123456789012:other/*"])], "GET/x", ImplicitDeny),
+            (
+                vec![allow(&[
+                    "arn:aws:execute-api:us-east-1:123456789012:api1/prod/GET/",
+                ])],
+                "GET/",
+                Allow,
+            ),
+            (
+                vec![allow(&[
+                    "arn:aws:execute-api:us-east-1:123456789012:api1/prod/GET/",
+                ])],
+                "GET/x",
+                ImplicitDeny,
+            ),
+            (
+                vec![allow(&[
+                    "arn:aws:execute-api:us-east-1:123456789012:other/*",
+                ])],
+                "GET/x",
+                ImplicitDeny,
+            ),
             (vec![], "GET/x", ImplicitDeny),
         ];
         for (statements, tail, expected) in cases {
-            assert_eq!(bound_and_reference(statements.clone(), PREFIX, tail), expected, "{tail} with {statements:?}");
+            assert_eq!(
+                bound_and_reference(statements.clone(), PREFIX, tail),
+                expected,
+                "{tail} with {statements:?}"
+            );
         }
     }
 
@@ -754,8 +798,14 @@ mod tests {
         let mut not_pets = Statement::new(Effect::Allow, "");
         not_pets.resource = None;
         not_pets.not_resource = Some(StringOrArray::One("*/GET/pets*".into()));
-        assert_eq!(bound_and_reference(vec![not_pets.clone()], PREFIX, "GET/pets/1"), ImplicitDeny);
-        assert_eq!(bound_and_reference(vec![not_pets], PREFIX, "GET/users"), Allow);
+        assert_eq!(
+            bound_and_reference(vec![not_pets.clone()], PREFIX, "GET/pets/1"),
+            ImplicitDeny
+        );
+        assert_eq!(
+            bound_and_reference(vec![not_pets], PREFIX, "GET/users"),
+            Allow
+        );
 
         let mut deny_elsewhere = Statement::new(Effect::Deny, "");
         deny_elsewhere.resource = None;
@@ -773,13 +823,17 @@ mod tests {
 
         let mut conditional_allow = Statement::new(Effect::Allow, "*");
         conditional_allow.condition = Some(serde_json::json!({}));
-        let compiled = CompiledPolicy::compile(&PolicyDocument::new(vec![conditional_allow])).unwrap();
+        let compiled =
+            CompiledPolicy::compile(&PolicyDocument::new(vec![conditional_allow])).unwrap();
         assert_eq!(compiled.bind(PREFIX), BoundPolicy::Always(ImplicitDeny));
 
         let mut conditional_deny = Statement::new(Effect::Deny, "*/DELETE/*");
         conditional_deny.condition = Some(serde_json::json!({}));
         let statements = vec![Statement::new(Effect::Allow, "*"), conditional_deny];
-        assert_eq!(bound_and_reference(statements.clone(), PREFIX, "DELETE/a"), ExplicitDeny);
+        assert_eq!(
+            bound_and_reference(statements.clone(), PREFIX, "DELETE/a"),
+            ExplicitDeny
+        );
         assert_eq!(bound_and_reference(statements, PREFIX, "GET/a"), Allow);
     }
 
@@ -790,7 +844,10 @@ mod tests {
             "arn:aws:execute-api:us-east-1:*",
         )]))
         .unwrap();
-        assert_eq!(compiled.bind(PREFIX), BoundPolicy::Always(PolicyDecision::Allow));
+        assert_eq!(
+            compiled.bind(PREFIX),
+            BoundPolicy::Always(PolicyDecision::Allow)
+        );
         assert_eq!(
             compiled.bind("arn:aws:execute-api:eu-west-1:1:api1/"),
             BoundPolicy::Always(PolicyDecision::ImplicitDeny)
@@ -807,8 +864,11 @@ mod tests {
         // separators, a two-byte character, and the wildcards (which a text
         // can hold literally too).
         fn text(max: usize) -> impl Strategy<Value = String> {
-            proptest::collection::vec(prop::sample::select(vec!['a', 'b', ':', '/', 'é', '*', '?']), 0..max)
-                .prop_map(|chars| chars.into_iter().collect())
+            proptest::collection::vec(
+                prop::sample::select(vec!['a', 'b', ':', '/', 'é', '*', '?']),
+                0..max,
+            )
+            .prop_map(|chars| chars.into_iter().collect())
         }
 
         fn statement() -> impl Strategy<Value = Statement> {
