@@ -8,7 +8,7 @@
 //! the answer.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -20,7 +20,7 @@ use futures_util::FutureExt;
 use futures_util::future::{Shared, WeakShared};
 
 use super::error::LambdaAuthorizerRejection;
-use super::policy::CompiledPolicy;
+use super::policy::CachedPolicy;
 use crate::identity::AuthorizerContext;
 
 /// The cache key of one identity: the identity-source values, each
@@ -85,8 +85,10 @@ pub(crate) struct Decision {
 
 #[derive(Debug)]
 pub(crate) enum Verdict {
-    /// An IAM policy, evaluated against each request's method ARN.
-    Policy(CompiledPolicy),
+    /// An IAM policy, bound to the layer's method-ARN prefix and evaluated
+    /// against each request's ARN tail; shared by every identity given the
+    /// same policy ([`ResultCache::intern`]).
+    Policy(Arc<CachedPolicy>),
     /// A simple response: allows or denies every request with this identity.
     Simple(bool),
 }
@@ -119,6 +121,17 @@ pub(crate) struct ResultCache {
     /// Bumped by every invalidation, so a flight that started before one
     /// does not store its (possibly stale) result.
     epoch: AtomicU64,
+    policies: Mutex<Policies>,
+}
+
+/// The distinct policies cached results hold: identities that got the same
+/// policy share one copy, so a hit for any of 100,000 identities reads
+/// policy memory that is likely in the CPU cache already.
+#[derive(Default)]
+struct Policies {
+    set: HashSet<Arc<CachedPolicy>>,
+    /// The set's size after the last sweep of policies no result holds.
+    swept_len: usize,
 }
 
 impl fmt::Debug for ResultCache {
@@ -174,7 +187,29 @@ impl ResultCache {
             flights: Mutex::new(HashMap::new()),
             next_flight: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
+            policies: Mutex::default(),
         }
+    }
+
+    /// The shared copy of `policy`. Called once per authorizer answer, never
+    /// on a hit. Policies no one holds any more are dropped when the set has
+    /// doubled since the last sweep, so it stays within twice the live ones
+    /// (plus a small floor).
+    pub(crate) fn intern(&self, policy: CachedPolicy) -> Arc<CachedPolicy> {
+        const SWEEP_FLOOR: usize = 64;
+        let mut policies = self.policies.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(shared) = policies.set.get(&policy) {
+            return Arc::clone(shared);
+        }
+        if policies.set.len() >= (2 * policies.swept_len).max(SWEEP_FLOOR) {
+            // Only the set holds a policy whose count is 1, and only this
+            // lock hands out copies: it cannot be revived meanwhile.
+            policies.set.retain(|policy| Arc::strong_count(policy) > 1);
+            policies.swept_len = policies.set.len();
+        }
+        let shared = Arc::new(policy);
+        policies.set.insert(Arc::clone(&shared));
+        shared
     }
 
     fn lock_flights(&self) -> MutexGuard<'_, HashMap<CacheKey, (u64, WeakShared<FlightFuture>)>> {

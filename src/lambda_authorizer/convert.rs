@@ -31,12 +31,10 @@ pub(crate) fn source_ip(parts: &Parts) -> Option<String> {
     crate::identity::peer_ip(&parts.extensions).map(|ip| ip.to_string())
 }
 
-/// Appends `{stage}/{VERB}/{path without its leading /}` to `arn` (which
-/// holds `arn:aws:execute-api:{region}:{account}:{apiId}/`): the root path
-/// yields a trailing `/`.
-pub(crate) fn push_method_arn(arn: &mut String, stage: &str, method: &str, path: &str) {
-    arn.push_str(stage);
-    arn.push('/');
+/// Appends `{VERB}/{path without its leading /}` to `arn` (which holds
+/// `arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/`, or a tail of
+/// it): the root path yields a trailing `/`.
+pub(crate) fn push_method_arn_tail(arn: &mut String, method: &str, path: &str) {
     arn.push_str(method);
     arn.push('/');
     arn.push_str(path.strip_prefix('/').unwrap_or(path));
@@ -294,8 +292,8 @@ mod tests {
 
     #[test]
     fn root_path_yields_a_trailing_slash() {
-        let mut arn = String::from("arn:aws:execute-api:r:a:api/");
-        push_method_arn(&mut arn, "prod", "GET", "/");
+        let mut arn = String::from("arn:aws:execute-api:r:a:api/prod/");
+        push_method_arn_tail(&mut arn, "GET", "/");
         assert_eq!(arn, "arn:aws:execute-api:r:a:api/prod/GET/");
     }
 

@@ -405,6 +405,10 @@ impl<A: Authorize> LambdaAuthorizerCacheLayerBuilder<A> {
                 )));
             }
         }
+        let arn_prefix = format!(
+            "arn:aws:execute-api:{}:{}:{}/",
+            self.region, self.account_id, self.api_id
+        );
         let settings = Settings {
             flavor,
             sources_need_route: sources_need_route(&self.sources),
@@ -412,10 +416,11 @@ impl<A: Authorize> LambdaAuthorizerCacheLayerBuilder<A> {
             validation,
             ttl: self.ttl,
             timeout: self.timeout,
-            arn_prefix: format!(
-                "arn:aws:execute-api:{}:{}:{}/",
-                self.region, self.account_id, self.api_id
-            ),
+            policy_prefix: match &self.stage {
+                Some(stage) => format!("{arn_prefix}{stage}/"),
+                None => arn_prefix.clone(),
+            },
+            arn_prefix,
             account_id: self.account_id,
             api_id: self.api_id,
             stage: self.stage,

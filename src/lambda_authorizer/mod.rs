@@ -112,8 +112,12 @@
 //! # Performance and security notes
 //!
 //! * A cache hit is decided synchronously: one header read, one moka
-//!   lookup, one policy evaluation (the policy is compiled once per answer,
-//!   keeping only the statements that cover `execute-api:Invoke`). Only a
+//!   lookup, one policy evaluation. The policy is compiled once per answer,
+//!   keeping only the statements that cover `execute-api:Invoke`, and bound
+//!   to the method-ARN prefix the configuration fixes (and, with a
+//!   configured stage, to `{prefix}{VERB}/` for the common methods), so a hit
+//!   matches only the rest of the ARN — usually the request's path, in
+//!   place. Identities given the same policy share one compiled copy. Only a
 //!   miss boxes a future. See `BENCHMARKS.md`.
 //! * The wildcard matcher is O(pattern × ARN) and never recursive; the
 //!   validation expression runs on the `regex` crate, which is linear-time,

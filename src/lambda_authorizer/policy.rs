@@ -1,6 +1,8 @@
 //! IAM policy evaluation for `execute-api:Invoke`, as API Gateway applies an
 //! authorizer's policy to a method ARN. Pure functions, no tower types.
 
+use http::Method;
+
 use crate::events::authorizer::{PolicyDocument, StringOrArray};
 
 /// What a policy says about one method ARN.
@@ -106,6 +108,360 @@ impl CompiledPolicy {
             PolicyDecision::Allow
         } else {
             PolicyDecision::ImplicitDeny
+        }
+    }
+}
+
+/// A [`CompiledPolicy`] bound to every method ARN that starts with one
+/// fixed prefix (`arn:aws:execute-api:{region}:{account}:{apiId}/`, with
+/// `{stage}/` when the stage is configured): each `Resource` pattern is
+/// matched against the prefix once, when the answer is cached, and what is
+/// left is matched per request against the ARN's tail (`{VERB}/{path}`)
+/// only. Statements the prefix settles are folded in: a `Deny` that covers
+/// every such ARN makes the whole policy an explicit deny, an `Allow` that
+/// covers all of them needs no matching, and statements that cannot apply
+/// are dropped.
+///
+/// Exact by construction: for every tail,
+/// `bound.evaluate(tail) == policy.evaluate(prefix + tail)` (tested against
+/// the reference evaluator, with a property test over random patterns).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum BoundPolicy {
+    /// The same answer for every ARN with the prefix.
+    Always(PolicyDecision),
+    /// Tails to match.
+    Tails {
+        /// Any that applies is an explicit deny.
+        denies: Box<[TailMatch]>,
+        /// Whether an unconditional `Allow` covers every ARN with the prefix.
+        allow_all: bool,
+        /// Any that applies allows (unless `allow_all` made them moot).
+        allows: Box<[TailMatch]>,
+    },
+}
+
+/// One statement's resources, bound to the prefix: it applies to a tail
+/// when some residual pattern matches it (`NotResource`: when none does).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct TailMatch {
+    negated: bool,
+    residuals: Box<[Glob]>,
+}
+
+impl TailMatch {
+    fn applies(&self, tail: &str) -> bool {
+        self.residuals.iter().any(|glob| glob.matches(tail)) != self.negated
+    }
+}
+
+/// Whether a statement applies to the ARNs with the prefix.
+enum Applies {
+    Always,
+    Never,
+    Depends(TailMatch),
+}
+
+impl CompiledPolicy {
+    /// This policy for method ARNs that start with `prefix`: see
+    /// [`BoundPolicy`].
+    pub(crate) fn bind(&self, prefix: &str) -> BoundPolicy {
+        let mut denies = Vec::new();
+        let mut allows = Vec::new();
+        let mut allow_all = false;
+        for statement in &self.statements {
+            // A conditional Allow never allows: nothing to match.
+            if !statement.deny && statement.conditional {
+                continue;
+            }
+            let applies = match Residuals::of(&statement.resources, prefix) {
+                Residuals::All if statement.negated => Applies::Never,
+                Residuals::All => Applies::Always,
+                Residuals::None if statement.negated => Applies::Always,
+                Residuals::None => Applies::Never,
+                Residuals::Some(residuals) => Applies::Depends(TailMatch {
+                    negated: statement.negated,
+                    residuals,
+                }),
+            };
+            match (statement.deny, applies) {
+                // A Deny (conditional or not) that covers every ARN.
+                (true, Applies::Always) => {
+                    return BoundPolicy::Always(PolicyDecision::ExplicitDeny);
+                }
+                (true, Applies::Depends(tail)) => denies.push(tail),
+                (false, Applies::Always) => allow_all = true,
+                (false, Applies::Depends(tail)) => allows.push(tail),
+                (_, Applies::Never) => {}
+            }
+        }
+        if allow_all {
+            allows.clear();
+        }
+        match (denies.is_empty(), allow_all, allows.is_empty()) {
+            (true, true, _) => BoundPolicy::Always(PolicyDecision::Allow),
+            (true, false, true) => BoundPolicy::Always(PolicyDecision::ImplicitDeny),
+            _ => BoundPolicy::Tails {
+                denies: denies.into_boxed_slice(),
+                allow_all,
+                allows: allows.into_boxed_slice(),
+            },
+        }
+    }
+}
+
+impl BoundPolicy {
+    /// The decision for the method ARN `prefix + tail`, `prefix` being the
+    /// one this policy was bound to.
+    pub(crate) fn evaluate(&self, tail: &str) -> PolicyDecision {
+        match self {
+            Self::Always(decision) => *decision,
+            Self::Tails {
+                denies,
+                allow_all,
+                allows,
+            } => {
+                if denies.iter().any(|deny| deny.applies(tail)) {
+                    PolicyDecision::ExplicitDeny
+                } else if *allow_all || allows.iter().any(|allow| allow.applies(tail)) {
+                    PolicyDecision::Allow
+                } else {
+                    PolicyDecision::ImplicitDeny
+                }
+            }
+        }
+    }
+}
+
+/// The methods a cached policy is also bound for with `{VERB}/` in the
+/// prefix, so that a request with one of them matches its path alone.
+const BOUND_METHODS: [Method; 7] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::PATCH,
+    Method::HEAD,
+    Method::OPTIONS,
+];
+
+/// A policy as the cache keeps it: bound to the layer's method-ARN prefix,
+/// and, when that prefix ends with the stage, also to `{prefix}{VERB}/` for
+/// the common methods, so that a hit matches only the request's path
+/// (a slice of its URI: nothing is copied).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct CachedPolicy {
+    any: BoundPolicy,
+    /// One per [`BOUND_METHODS`], or none.
+    by_method: Box<[BoundPolicy]>,
+}
+
+impl CachedPolicy {
+    /// `policy` bound to `prefix`; with `per_method`, also to
+    /// `{prefix}{VERB}/` for each of [`BOUND_METHODS`] (only right when the
+    /// method comes right after `prefix` in every ARN).
+    pub(crate) fn new(policy: &CompiledPolicy, prefix: &str, per_method: bool) -> Self {
+        let any = policy.bind(prefix);
+        let by_method = match &any {
+            // Nothing to gain: every method has the same answer.
+            BoundPolicy::Always(_) => Box::default(),
+            BoundPolicy::Tails { .. } if per_method => BOUND_METHODS
+                .iter()
+                .map(|method| policy.bind(&format!("{prefix}{method}/")))
+                .collect(),
+            BoundPolicy::Tails { .. } => Box::default(),
+        };
+        Self { any, by_method }
+    }
+
+    /// Bound to the prefix: evaluate with the rest of the ARN.
+    pub(crate) fn any(&self) -> &BoundPolicy {
+        &self.any
+    }
+
+    /// Bound to `{prefix}{method}/`, if it was: evaluate with the ARN's
+    /// path part.
+    pub(crate) fn for_method(&self, method: &Method) -> Option<&BoundPolicy> {
+        let index = BOUND_METHODS.iter().position(|bound| bound == method)?;
+        self.by_method.get(index)
+    }
+}
+
+/// What is left of a statement's resource patterns once a prefix is matched.
+enum Residuals {
+    /// Every tail matches (a residual pattern of stars only).
+    All,
+    /// No tail matches (no pattern matches the prefix).
+    None,
+    /// A tail matches when one of these patterns matches it.
+    Some(Box<[Glob]>),
+}
+
+impl Residuals {
+    fn of(patterns: &[Box<str>], prefix: &str) -> Self {
+        let mut residuals: Vec<Glob> = Vec::new();
+        for pattern in patterns {
+            for residual in residual_patterns(pattern, prefix) {
+                if residual.bytes().all(|b| b == b'*') && !residual.is_empty() {
+                    return Self::All;
+                }
+                if !residuals.iter().any(|glob| *glob.pattern == *residual) {
+                    residuals.push(Glob::new(&residual));
+                }
+            }
+        }
+        if residuals.is_empty() {
+            Self::None
+        } else {
+            Self::Some(residuals.into_boxed_slice())
+        }
+    }
+}
+
+/// The patterns `r` such that `pattern` matches `prefix + tail` exactly
+/// when some `r` matches `tail` ([`glob_match`]'s semantics, `*` and `?`
+/// over characters).
+///
+/// Runs `pattern` as an automaton over `prefix`: a state is a position in
+/// the pattern (runs of `*` collapsed to one, which matches the same); `*`
+/// may stay or be skipped, `?` takes one character, anything else itself.
+/// The states left after the prefix give the residuals `pattern[state..]`,
+/// less those another covers: with `j` the last surviving state on a `*`,
+/// every state before `j` and the state just after it match no more than
+/// `pattern[j..]` does (`x*y` ⊆ `*y`), so only `j` and the states past
+/// `j + 1` are kept.
+fn residual_patterns(pattern: &str, prefix: &str) -> Vec<String> {
+    let mut collapsed = String::with_capacity(pattern.len());
+    for c in pattern.chars() {
+        if !(c == '*' && collapsed.ends_with('*')) {
+            collapsed.push(c);
+        }
+    }
+    let pattern: Vec<char> = collapsed.chars().collect();
+    let len = pattern.len();
+    // states[i]: pattern[..i] can match the prefix read so far.
+    let mut states = vec![false; len + 1];
+    let mut next = vec![false; len + 1];
+    states[0] = true;
+    let close = |states: &mut [bool]| {
+        for i in 0..len {
+            if states[i] && pattern[i] == '*' {
+                states[i + 1] = true;
+            }
+        }
+    };
+    close(&mut states);
+    for c in prefix.chars() {
+        next.fill(false);
+        for i in 0..len {
+            if !states[i] {
+                continue;
+            }
+            match pattern[i] {
+                '*' => next[i] = true,
+                '?' => next[i + 1] = true,
+                literal if literal == c => next[i + 1] = true,
+                _ => {}
+            }
+        }
+        close(&mut next);
+        std::mem::swap(&mut states, &mut next);
+        if !states.contains(&true) {
+            return Vec::new();
+        }
+    }
+    let last_star = (0..len).rev().find(|&i| states[i] && pattern[i] == '*');
+    // The furthest states first: their residuals are the shortest and the
+    // most literal, the quickest to accept or refuse a tail.
+    (0..=len)
+        .rev()
+        .filter(|&i| states[i])
+        .filter(|&i| match last_star {
+            Some(j) => i == j || i > j + 1,
+            None => true,
+        })
+        .map(|i| pattern[i..].iter().collect())
+        .collect()
+}
+
+/// A wildcard pattern prepared for [`glob_match`]'s semantics: a pattern
+/// without `?` is kept as its literal pieces, so a match neither rescans
+/// the pattern for `?` nor splits it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Glob {
+    pattern: Box<str>,
+    kind: GlobKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum GlobKind {
+    /// No wildcard: the text must be the pattern.
+    Literal,
+    /// `*` only: the first piece is a prefix of the text, the last a
+    /// suffix, the middle ones found in order in between.
+    Stars {
+        first: Box<str>,
+        middle: Box<[Box<str>]>,
+        last: Box<str>,
+        /// The pieces' total length: no shorter text matches.
+        min_len: usize,
+    },
+    /// With `?`: the general matcher.
+    General,
+}
+
+impl Glob {
+    fn new(pattern: &str) -> Self {
+        let kind = if pattern.contains('?') {
+            GlobKind::General
+        } else if !pattern.contains('*') {
+            GlobKind::Literal
+        } else {
+            let mut pieces = pattern.split('*');
+            let first = pieces.next().unwrap_or_default().into();
+            let last = pieces.next_back().unwrap_or_default().into();
+            let middle: Box<[Box<str>]> = pieces
+                .filter(|piece| !piece.is_empty())
+                .map(Box::from)
+                .collect();
+            let min_len = pattern.len() - pattern.matches('*').count();
+            GlobKind::Stars {
+                first,
+                middle,
+                last,
+                min_len,
+            }
+        };
+        Self {
+            pattern: pattern.into(),
+            kind,
+        }
+    }
+
+    /// [`glob_match`]`(pattern, text)`.
+    fn matches(&self, text: &str) -> bool {
+        match &self.kind {
+            GlobKind::Literal => *self.pattern == *text,
+            GlobKind::Stars {
+                first,
+                middle,
+                last,
+                min_len,
+            } => {
+                if text.len() < *min_len {
+                    return false;
+                }
+                let Some(mut rest) = text.strip_prefix(&**first) else {
+                    return false;
+                };
+                for piece in middle {
+                    match find(rest.as_bytes(), piece.as_bytes()) {
+                        Some(at) => rest = &rest[at + piece.len()..],
+                        None => return false,
+                    }
+                }
+                last.is_empty() || rest.ends_with(&**last)
+            }
+            GlobKind::General => glob_match(&self.pattern, text),
         }
     }
 }
@@ -252,7 +608,7 @@ fn utf8_len(first: u8) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::authorizer::{Effect, Statement};
+    use crate::events::authorizer::{Effect, Statement, StringOrArray};
 
     #[test]
     fn star_crosses_slashes_and_colons() {
@@ -318,5 +674,281 @@ mod tests {
         let doc = PolicyDocument::new(vec![Statement::new(Effect::Allow, "*"), deny]);
         assert_eq!(evaluate_policy(&doc, "x"), Ok(PolicyDecision::ExplicitDeny));
         assert_eq!(evaluate_policy(&doc, "y"), Ok(PolicyDecision::Allow));
+    }
+
+    // ------------------------------------------------ binding to a prefix
+
+    const PREFIX: &str = "arn:aws:execute-api:us-east-1:123456789012:api1/prod/";
+
+    fn statement(effect: Effect, resources: &[&str]) -> Statement {
+        let mut statement = Statement::new(effect, "");
+        statement.resource = Some(StringOrArray::Many(
+            resources.iter().map(|r| (*r).to_owned()).collect(),
+        ));
+        statement
+    }
+
+    /// The bound policy's decision for `tail`, checked against the
+    /// reference evaluator on the whole ARN.
+    fn bound_and_reference(statements: Vec<Statement>, prefix: &str, tail: &str) -> PolicyDecision {
+        let compiled = CompiledPolicy::compile(&PolicyDocument::new(statements)).unwrap();
+        let bound = compiled.bind(prefix).evaluate(tail);
+        assert_eq!(
+            bound,
+            compiled.evaluate(&format!("{prefix}{tail}")),
+            "{prefix}{tail} with {compiled:?}"
+        );
+        bound
+    }
+
+    #[test]
+    fn residuals_keep_only_what_the_prefix_leaves() {
+        let residuals = |pattern| residual_patterns(pattern, "ab:cd/");
+        assert_eq!(residuals("ab:cd/GET/*"), ["GET/*"]);
+        assert_eq!(residuals("ab:cd/x"), ["x"]);
+        assert_eq!(residuals("ab:ce/*"), Vec::<String>::new());
+        // `*` may stop before the prefix's last `/` or eat it.
+        assert_eq!(residuals("a?:*/GET"), ["GET", "*/GET"]);
+        // The `*` may still be eating: `:z/` can come later in the tail.
+        assert_eq!(residuals("ab:*:z/GET"), ["*:z/GET"]);
+        assert_eq!(residuals("*:*/GET/*"), ["GET/*", "*/GET/*"]);
+        assert_eq!(residuals("**"), ["*"]);
+        assert_eq!(residuals("ab:cd/"), [""]);
+        assert_eq!(residuals("ab:cd"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_bound_policy_decides_like_the_whole_arn() {
+        use PolicyDecision::{Allow, ExplicitDeny, ImplicitDeny};
+        let allow = |r: &[&str]| statement(Effect::Allow, r);
+        let deny = |r: &[&str]| statement(Effect::Deny, r);
+        let cases: Vec<(Vec<Statement>, &str, PolicyDecision)> = vec![
+            (
+                vec![allow(&["arn:aws:execute-api:*:*:api1/prod/GET/pets/*"])],
+                "GET/pets/1",
+                Allow,
+            ),
+            (
+                vec![allow(&["arn:aws:execute-api:*:*:api1/prod/GET/pets/*"])],
+                "GET/users/1",
+                ImplicitDeny,
+            ),
+            // The `*` for the account can swallow a path that repeats the API.
+            (
+                vec![allow(&["arn:aws:execute-api:*:*:api1/prod/GET/pets/*"])],
+                "GET/x:api1/prod/GET/pets/1",
+                Allow,
+            ),
+            (
+                vec![allow(&["arn:aws:execute-api:*:*:api1/test/*"])],
+                "GET/pets",
+                ImplicitDeny,
+            ),
+            (
+                vec![allow(&["arn:aws:execute-api:*:*:api1/test/*"])],
+                "GET/a:api1/test/b",
+                Allow,
+            ),
+            (vec![allow(&["*"])], "DELETE/x", Allow),
+            (vec![allow(&["arn:aws:execute-api:*"])], "GET/", Allow),
+            (
+                vec![allow(&["*"]), deny(&["*/DELETE/*"])],
+                "DELETE/x",
+                ExplicitDeny,
+            ),
+            (vec![allow(&["*"]), deny(&["*/DELETE/*"])], "GET/x", Allow),
+            (vec![deny(&["*"]), allow(&["*"])], "GET/x", ExplicitDeny),
+            (vec![allow(&["*/GET/?"])], "GET/é", Allow),
+            (vec![allow(&["*/GET/?"])], "GET/ab", ImplicitDeny),
+            (
+                vec![allow(&[
+                    "arn:aws:execute-api:us-east-1:123456789012:api1/prod/GET/",
+                ])],
+                "GET/",
+                Allow,
+            ),
+            (
+                vec![allow(&[
+                    "arn:aws:execute-api:us-east-1:123456789012:api1/prod/GET/",
+                ])],
+                "GET/x",
+                ImplicitDeny,
+            ),
+            (
+                vec![allow(&[
+                    "arn:aws:execute-api:us-east-1:123456789012:other/*",
+                ])],
+                "GET/x",
+                ImplicitDeny,
+            ),
+            (vec![], "GET/x", ImplicitDeny),
+        ];
+        for (statements, tail, expected) in cases {
+            assert_eq!(
+                bound_and_reference(statements.clone(), PREFIX, tail),
+                expected,
+                "{tail} with {statements:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn not_resource_and_conditions_stay_exact_when_bound() {
+        use PolicyDecision::{Allow, ExplicitDeny, ImplicitDeny};
+        let mut not_pets = Statement::new(Effect::Allow, "");
+        not_pets.resource = None;
+        not_pets.not_resource = Some(StringOrArray::One("*/GET/pets*".into()));
+        assert_eq!(
+            bound_and_reference(vec![not_pets.clone()], PREFIX, "GET/pets/1"),
+            ImplicitDeny
+        );
+        assert_eq!(
+            bound_and_reference(vec![not_pets], PREFIX, "GET/users"),
+            Allow
+        );
+
+        let mut deny_elsewhere = Statement::new(Effect::Deny, "");
+        deny_elsewhere.resource = None;
+        deny_elsewhere.not_resource = Some(StringOrArray::One(
+            "arn:aws:execute-api:us-east-1:123456789012:other/*".into(),
+        ));
+        // Every ARN of this API is outside `other`: a constant deny. (With
+        // `*:*:other/*` it would not be: the `*` could reach into the path.)
+        let compiled = CompiledPolicy::compile(&PolicyDocument::new(vec![
+            Statement::new(Effect::Allow, "*"),
+            deny_elsewhere,
+        ]))
+        .unwrap();
+        assert_eq!(compiled.bind(PREFIX), BoundPolicy::Always(ExplicitDeny));
+
+        let mut conditional_allow = Statement::new(Effect::Allow, "*");
+        conditional_allow.condition = Some(serde_json::json!({}));
+        let compiled =
+            CompiledPolicy::compile(&PolicyDocument::new(vec![conditional_allow])).unwrap();
+        assert_eq!(compiled.bind(PREFIX), BoundPolicy::Always(ImplicitDeny));
+
+        let mut conditional_deny = Statement::new(Effect::Deny, "*/DELETE/*");
+        conditional_deny.condition = Some(serde_json::json!({}));
+        let statements = vec![Statement::new(Effect::Allow, "*"), conditional_deny];
+        assert_eq!(
+            bound_and_reference(statements.clone(), PREFIX, "DELETE/a"),
+            ExplicitDeny
+        );
+        assert_eq!(bound_and_reference(statements, PREFIX, "GET/a"), Allow);
+    }
+
+    #[test]
+    fn a_wildcard_allow_binds_to_a_constant() {
+        let compiled = CompiledPolicy::compile(&PolicyDocument::new(vec![Statement::new(
+            Effect::Allow,
+            "arn:aws:execute-api:us-east-1:*",
+        )]))
+        .unwrap();
+        assert_eq!(
+            compiled.bind(PREFIX),
+            BoundPolicy::Always(PolicyDecision::Allow)
+        );
+        assert_eq!(
+            compiled.bind("arn:aws:execute-api:eu-west-1:1:api1/"),
+            BoundPolicy::Always(PolicyDecision::ImplicitDeny)
+        );
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use crate::events::authorizer::{Effect, Statement, StringOrArray};
+
+        // Few symbols, so that patterns and texts often meet: the ARN
+        // separators, a two-byte character, and the wildcards (which a text
+        // can hold literally too).
+        fn text(max: usize) -> impl Strategy<Value = String> {
+            proptest::collection::vec(
+                prop::sample::select(vec!['a', 'b', ':', '/', 'é', '*', '?']),
+                0..max,
+            )
+            .prop_map(|chars| chars.into_iter().collect())
+        }
+
+        fn statement() -> impl Strategy<Value = Statement> {
+            (
+                any::<bool>(),
+                any::<bool>(),
+                any::<bool>(),
+                proptest::collection::vec(text(10), 1..3),
+            )
+                .prop_map(|(deny, negated, conditional, resources)| {
+                    let effect = if deny { Effect::Deny } else { Effect::Allow };
+                    let mut statement = Statement::new(effect, "");
+                    statement.resource = None;
+                    let resources = Some(StringOrArray::Many(resources));
+                    if negated {
+                        statement.not_resource = resources;
+                    } else {
+                        statement.resource = resources;
+                    }
+                    if conditional {
+                        statement.condition = Some(serde_json::json!({}));
+                    }
+                    statement
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(4096))]
+
+            #[test]
+            fn residuals_match_a_tail_exactly_when_the_pattern_matches_the_whole(
+                pattern in text(10), prefix in text(8), tail in text(8),
+            ) {
+                let whole = glob_match(&pattern, &format!("{prefix}{tail}"));
+                let residual = residual_patterns(&pattern, &prefix)
+                    .iter()
+                    .any(|residual| glob_match(residual, &tail));
+                prop_assert_eq!(residual, whole);
+            }
+
+            #[test]
+            fn a_prepared_glob_matches_like_glob_match(pattern in text(10), text in text(10)) {
+                prop_assert_eq!(Glob::new(&pattern).matches(&text), glob_match(&pattern, &text));
+            }
+
+            #[test]
+            fn a_policy_bound_per_method_decides_like_the_reference(
+                statements in proptest::collection::vec(statement(), 0..4),
+                prefix in text(6),
+                method in prop::sample::select(vec!["GET", "POST", "DELETE", "OPTIONS", "BREW"]),
+                paths in proptest::collection::vec(text(8), 1..6),
+            ) {
+                let compiled = CompiledPolicy::compile(&PolicyDocument::new(statements)).unwrap();
+                let cached = CachedPolicy::new(&compiled, &prefix, true);
+                let method: Method = method.parse().unwrap();
+                for path in paths {
+                    let whole = compiled.evaluate(&format!("{prefix}{method}/{path}"));
+                    prop_assert_eq!(cached.any().evaluate(&format!("{method}/{path}")), whole);
+                    if let Some(bound) = cached.for_method(&method) {
+                        prop_assert_eq!(bound.evaluate(&path), whole, "{} {}", method, path);
+                    }
+                }
+            }
+
+            #[test]
+            fn a_bound_policy_decides_like_the_reference(
+                statements in proptest::collection::vec(statement(), 0..4),
+                prefix in text(8),
+                tails in proptest::collection::vec(text(8), 1..6),
+            ) {
+                let compiled = CompiledPolicy::compile(&PolicyDocument::new(statements)).unwrap();
+                let bound = compiled.bind(&prefix);
+                for tail in tails {
+                    prop_assert_eq!(
+                        bound.evaluate(&tail),
+                        compiled.evaluate(&format!("{prefix}{tail}")),
+                        "{}{} with {:?}", prefix, tail, compiled
+                    );
+                }
+            }
+        }
     }
 }

@@ -20,7 +20,7 @@ use super::cache::{CacheKey, Decision, Joined, Outcome, ResultCache, Verdict};
 use super::convert::{self, EventInput};
 use super::error::{LambdaAuthorizerRejection, MAX_METHOD_ARN_LEN};
 use super::identity_source::{ContextVariable, Environment, IdentitySource};
-use super::policy::{CompiledPolicy, PolicyDecision};
+use super::policy::{BoundPolicy, CachedPolicy, CompiledPolicy, PolicyDecision};
 use crate::body::GatewayBody;
 use crate::clock::SharedClock;
 use crate::events::authorizer::AuthorizerRequest;
@@ -63,6 +63,10 @@ pub(crate) struct Settings {
     pub(crate) timeout: Duration,
     /// `arn:aws:execute-api:{region}:{account}:{apiId}/`.
     pub(crate) arn_prefix: String,
+    /// What every method ARN starts with: [`arn_prefix`](Self::arn_prefix),
+    /// then `{stage}/` when the stage is configured. Cached policies are
+    /// bound to it ([`BoundPolicy`]), so a hit matches only the rest.
+    pub(crate) policy_prefix: String,
     pub(crate) account_id: String,
     pub(crate) api_id: String,
     pub(crate) stage: Option<String>,
@@ -115,13 +119,22 @@ impl Settings {
     /// Appends this request's method ARN to `arn`: `{prefix}{stage}/{VERB}/{path}`,
     /// or `{prefix}{stage}/$connect` for a WebSocket `$connect` ([`WebSocketConnect`]).
     fn push_method_arn(&self, arn: &mut String, parts: &Parts, stage: &str) {
-        arn.push_str(&self.arn_prefix);
+        arn.push_str(&self.policy_prefix);
+        self.push_method_arn_tail(arn, parts, stage);
+    }
+
+    /// Appends what follows [`policy_prefix`](Self::policy_prefix) in this
+    /// request's method ARN: `{stage}/` unless the stage is configured, then
+    /// `{VERB}/{path}` or `$connect`.
+    fn push_method_arn_tail(&self, tail: &mut String, parts: &Parts, stage: &str) {
+        if self.stage.is_none() {
+            tail.push_str(stage);
+            tail.push('/');
+        }
         if parts.extensions.get::<WebSocketConnect>().is_some() {
-            arn.push_str(stage);
-            arn.push('/');
-            arn.push_str(CONNECT_ROUTE);
+            tail.push_str(CONNECT_ROUTE);
         } else {
-            convert::push_method_arn(arn, stage, parts.method.as_str(), parts.uri.path());
+            convert::push_method_arn_tail(tail, parts.method.as_str(), parts.uri.path());
         }
     }
 }
@@ -303,12 +316,25 @@ impl<A: Authorize> Shared<A> {
             Verdict::Simple(true) => Ok(()),
             Verdict::Simple(false) => Err(LambdaAuthorizerRejection::NotAuthorized),
             Verdict::Policy(policy) => {
-                let stage = self.settings.env(route).stage;
-                // The ARN is built in this thread's buffer: no allocation.
-                let decision = with_buffer(&ARN_BUFFER, String::clear, |arn| {
-                    self.settings.push_method_arn(arn, parts, stage);
-                    policy.evaluate(arn)
-                });
+                // The policy is bound to the ARN's fixed prefix: only the
+                // rest is matched.
+                let websocket = parts.extensions.get::<WebSocketConnect>().is_some();
+                let decision = match (policy.for_method(&parts.method), policy.any()) {
+                    // `{prefix}{VERB}/` is bound too: the path is the rest.
+                    (Some(bound), _) if !websocket => {
+                        let path = parts.uri.path();
+                        bound.evaluate(path.strip_prefix('/').unwrap_or(path))
+                    }
+                    (_, BoundPolicy::Always(decision)) => *decision,
+                    (_, bound) => {
+                        let stage = self.settings.env(route).stage;
+                        // The rest is built in this thread's buffer.
+                        with_buffer(&ARN_BUFFER, String::clear, |tail| {
+                            self.settings.push_method_arn_tail(tail, parts, stage);
+                            bound.evaluate(tail)
+                        })
+                    }
+                };
                 match decision {
                     PolicyDecision::Allow => Ok(()),
                     PolicyDecision::ExplicitDeny => Err(LambdaAuthorizerRejection::ExplicitDeny),
@@ -419,8 +445,11 @@ impl<A: Authorize> Shared<A> {
                 }
                 let compiled = CompiledPolicy::compile(&policy.policy_document)
                     .map_err(|error| invalid(&error.to_string()))?;
+                // With the stage configured, the method follows the prefix.
+                let per_method = self.settings.stage.is_some();
+                let bound = CachedPolicy::new(&compiled, &self.settings.policy_prefix, per_method);
                 Decision {
-                    verdict: Verdict::Policy(compiled),
+                    verdict: Verdict::Policy(self.cache.intern(bound)),
                     context: AuthorizerContext::new(
                         Some(policy.principal_id),
                         context,
@@ -558,7 +587,7 @@ where
 }
 
 thread_local! {
-    /// Each thread's buffers for a hit's cache key and method ARN.
+    /// Each thread's buffers for a hit's cache key and method ARN tail.
     static KEY_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     static ARN_BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
 }
