@@ -156,6 +156,45 @@ impl fmt::Display for RequestId {
     }
 }
 
+/// An IPv4 address as text ("255.255.255.255" at most), written without the
+/// formatting machinery: `Display` costs more than the rest of building an
+/// event or an access-log line's address.
+#[cfg(any(feature = "events", feature = "access-log"))]
+pub(crate) struct Ipv4Text {
+    text: [u8; 15],
+    len: usize,
+}
+
+#[cfg(any(feature = "events", feature = "access-log"))]
+impl Ipv4Text {
+    pub(crate) fn new(ip: std::net::Ipv4Addr) -> Self {
+        let mut text = [0u8; 15];
+        let mut len = 0;
+        for (i, octet) in ip.octets().into_iter().enumerate() {
+            if i > 0 {
+                text[len] = b'.';
+                len += 1;
+            }
+            if octet >= 100 {
+                text[len] = b'0' + octet / 100;
+                len += 1;
+            }
+            if octet >= 10 {
+                text[len] = b'0' + octet / 10 % 10;
+                len += 1;
+            }
+            text[len] = b'0' + octet % 10;
+            len += 1;
+        }
+        Self { text, len }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Digits and dots only.
+        std::str::from_utf8(&self.text[..self.len]).unwrap_or_default()
+    }
+}
+
 /// The address of the peer that sent the request, as the server recorded it:
 /// axum's `ConnectInfo<SocketAddr>` (feature `axum`, with
 /// `into_make_service_with_connect_info`), or a `SocketAddr` or `IpAddr`

@@ -18,7 +18,7 @@ use super::DEFAULT_FORMAT;
 use super::template::{self, Piece, Variable};
 use crate::clock::{SharedClock, default_clock};
 use crate::error::ConfigError;
-use crate::identity::RequestId;
+use crate::identity::{Ipv4Text, RequestId};
 use crate::observe::{Observation, Observed};
 use crate::problem::Rejection;
 
@@ -567,31 +567,9 @@ impl Escaped<'_> {
 
     /// An address: IPv4 without the formatting machinery.
     fn ip(&mut self, ip: IpAddr) {
-        let IpAddr::V4(v4) = ip else {
-            return self.display(ip);
-        };
-        // "255.255.255.255" at most.
-        let mut text = [0u8; 15];
-        let mut len = 0;
-        for (i, octet) in v4.octets().into_iter().enumerate() {
-            if i > 0 {
-                text[len] = b'.';
-                len += 1;
-            }
-            if octet >= 100 {
-                text[len] = b'0' + octet / 100;
-                len += 1;
-            }
-            if octet >= 10 {
-                text[len] = b'0' + octet / 10 % 10;
-                len += 1;
-            }
-            text[len] = b'0' + octet % 10;
-            len += 1;
-        }
-        // Digits and dots only.
-        if let Ok(text) = std::str::from_utf8(&text[..len]) {
-            self.push_plain(text);
+        match ip {
+            IpAddr::V4(v4) => self.push_plain(Ipv4Text::new(v4).as_str()),
+            IpAddr::V6(_) => self.display(ip),
         }
     }
 
