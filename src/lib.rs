@@ -129,6 +129,7 @@ pub mod lambda_authorizer;
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 pub mod observe;
+mod prehashed;
 pub mod problem;
 #[cfg(feature = "response-cache")]
 #[cfg_attr(docsrs, doc(cfg(feature = "response-cache")))]

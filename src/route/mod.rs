@@ -41,7 +41,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -50,6 +50,7 @@ use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::ConfigError;
+use crate::prehashed::BuildPassThrough;
 
 mod layer;
 
@@ -74,22 +75,14 @@ pub struct RouteKey {
     hash: u64,
 }
 
-/// FNV-1a over the method, a separator and the path, then a final mix (so
-/// every bit of the result depends on every input byte).
+/// The hash of method and path, computed once per key: std's SipHash-1-3
+/// with its fixed keys (route keys come from the configuration, not from
+/// clients).
 fn key_hash(method: Option<&Method>, path: Option<&str>) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &byte in bytes {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    eat(method.map_or(b"ANY".as_slice(), |m| m.as_str().as_bytes()));
-    eat(&[0xff]);
-    eat(path.map_or(b"$default".as_slice(), str::as_bytes));
-    // splitmix64's finaliser.
-    hash = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    hash = (hash ^ (hash >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    hash ^ (hash >> 31)
+    let mut hasher = std::hash::DefaultHasher::new();
+    method.hash(&mut hasher);
+    path.hash(&mut hasher);
+    hasher.finish()
 }
 
 impl PartialEq for RouteKey {
@@ -106,29 +99,8 @@ impl Hash for RouteKey {
     }
 }
 
-/// The hasher of maps keyed by [`RouteKey`]: the key's hash as it is.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct RouteKeyHasher(u64);
-
-impl Hasher for RouteKeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Not reached for a `RouteKey` (it writes one `u64`); FNV-1a otherwise.
-        for &byte in bytes {
-            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
 /// A map keyed by [`RouteKey`], hashed with its precomputed hash.
-pub(crate) type RouteKeyMap<V> = HashMap<RouteKey, V, BuildHasherDefault<RouteKeyHasher>>;
+pub(crate) type RouteKeyMap<V> = HashMap<RouteKey, V, BuildPassThrough>;
 
 impl RouteKey {
     fn from_parts(method: Option<Method>, path: Option<Arc<str>>) -> Self {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -18,6 +18,7 @@ use siphasher::sip::SipHasher13;
 
 use crate::clock::SharedClock;
 use crate::error::ConfigError;
+use crate::prehashed::BuildPassThrough;
 
 /// A token bucket: `rate` tokens per second refill a bucket of `burst`
 /// tokens; each request takes one.
@@ -213,28 +214,7 @@ impl<K> Hash for Hashed<K> {
     }
 }
 
-/// Passes the precomputed hash of [`Hashed`] through.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used; stay correct for anything else.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type Shard<K> = HashMap<Hashed<K>, Nanos, BuildHasherDefault<PassThrough>>;
+type Shard<K> = HashMap<Hashed<K>, Nanos, BuildPassThrough>;
 
 /// SipHash-1-3 with a random key: the algorithm of std's `RandomState`
 /// (same DoS resistance for attacker-chosen keys such as client addresses),
