@@ -253,15 +253,18 @@ impl SipKey {
 
 /// A [`BuildHasher`] of [`SipKey`]'s SipHash-1-3, random per instance: for
 /// maps keyed by what clients send (API key values, key ids).
+#[cfg(feature = "usage-plan")]
 #[derive(Clone, Copy)]
 pub(crate) struct SipBuildHasher(SipKey);
 
+#[cfg(feature = "usage-plan")]
 impl Default for SipBuildHasher {
     fn default() -> Self {
         Self(SipKey::random())
     }
 }
 
+#[cfg(feature = "usage-plan")]
 impl BuildHasher for SipBuildHasher {
     type Hasher = SipHasher13;
 
