@@ -24,8 +24,8 @@
 //! memory.
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A source of time: a monotonic clock for intervals and a wall clock for
@@ -64,6 +64,11 @@ pub fn default_clock() -> SharedClock {
 /// time plus however far tokio's clock is ahead of real time, so when tokio's
 /// time is paused and advanced (tokio's `test-util` feature) the wall clock
 /// advances with it, and otherwise it is the system time.
+///
+/// The offset between the system clock and the monotonic clock is read at
+/// most once per second of tokio's time and shared by the whole process, so
+/// a `unix_time()` costs one clock read; a step of the system clock (an NTP
+/// correction, an operator's change) shows within a second.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TokioClock;
 
@@ -72,17 +77,78 @@ impl Clock for TokioClock {
         tokio::time::Instant::now().into_std()
     }
 
-    #[allow(clippy::disallowed_methods)] // The one place that reads the system clocks.
     fn unix_time(&self) -> Duration {
-        let tokio_now = tokio::time::Instant::now().into_std();
-        let real_now = Instant::now();
+        WallClock::get().unix_time(tokio::time::Instant::now().into_std())
+    }
+}
+
+/// The wall clock as an offset from a monotonic origin: `unix = offset +
+/// (instant − origin)`, with the offset (system time − real monotonic time)
+/// re-read once the instant passes `refresh_at`.
+///
+/// Applied to tokio's instant this is exactly "system time plus how far
+/// tokio's clock is ahead of real time", with one clock read instead of
+/// three. Under tokio's paused clock the offset is still the real one: it is
+/// only ever computed from the two real clocks, read together.
+struct WallClock {
+    origin: Instant,
+    /// Unix nanoseconds at `origin`, as of the last refresh.
+    offset: AtomicI64,
+    /// Nanoseconds after `origin` from which the offset is read again.
+    refresh_at: AtomicI64,
+}
+
+/// How long an offset is used before the system clock is read again.
+const WALL_CLOCK_REFRESH: i64 = 1_000_000_000;
+
+impl WallClock {
+    #[allow(clippy::disallowed_methods)] // The anchor of every `TokioClock` reading.
+    fn get() -> &'static WallClock {
+        static WALL_CLOCK: OnceLock<WallClock> = OnceLock::new();
+        WALL_CLOCK.get_or_init(|| WallClock::new(Instant::now()))
+    }
+
+    fn new(origin: Instant) -> Self {
+        let wall = WallClock {
+            origin,
+            offset: AtomicI64::new(0),
+            refresh_at: AtomicI64::new(i64::MIN),
+        };
+        wall.refresh(0);
+        wall
+    }
+
+    fn unix_time(&self, instant: Instant) -> Duration {
+        let since = signed_nanos(instant, self.origin);
+        if since >= self.refresh_at.load(Ordering::Relaxed) {
+            self.refresh(since);
+        }
+        let unix = self.offset.load(Ordering::Relaxed).saturating_add(since);
+        Duration::from_nanos(u64::try_from(unix).unwrap_or(0))
+    }
+
+    /// Reads the system clock and the real monotonic clock together.
+    #[allow(clippy::disallowed_methods)] // The one place that reads the system clock.
+    fn refresh(&self, since: i64) {
+        let real = signed_nanos(Instant::now(), self.origin);
         let system = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        match tokio_now.checked_duration_since(real_now) {
-            Some(ahead) => system + ahead,
-            None => system.saturating_sub(real_now.duration_since(tokio_now)),
-        }
+        let system = i64::try_from(system.as_nanos()).unwrap_or(i64::MAX);
+        self.offset
+            .store(system.saturating_sub(real), Ordering::Relaxed);
+        self.refresh_at
+            .store(since.saturating_add(WALL_CLOCK_REFRESH), Ordering::Relaxed);
+    }
+}
+
+/// `instant − origin` in nanoseconds, negative when `instant` is earlier
+/// (tokio's paused clock can stand before the origin).
+fn signed_nanos(instant: Instant, origin: Instant) -> i64 {
+    match instant.checked_duration_since(origin) {
+        Some(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+        None => i64::try_from(origin.duration_since(instant).as_nanos())
+            .map_or(i64::MIN, |before| -before),
     }
 }
 
@@ -224,6 +290,32 @@ mod tests {
             moved.abs_diff(Duration::from_secs(3600)) < Duration::from_secs(1),
             "{moved:?}"
         );
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn wall_clock_reads_instants_before_and_after_its_origin() {
+        let origin = Instant::now();
+        let wall = WallClock::new(origin);
+        let system = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let at = |instant| wall.unix_time(instant).abs_diff(system);
+        assert!(at(origin) < Duration::from_secs(1));
+        // Past the refresh point: the offset is read again, same answer.
+        let later = origin + Duration::from_secs(10);
+        assert!(
+            wall.unix_time(later)
+                .abs_diff(system + Duration::from_secs(10))
+                < Duration::from_secs(1)
+        );
+        assert!(wall.refresh_at.load(Ordering::Relaxed) > 10_000_000_000);
+        // Before the origin (tokio's paused clock can be): earlier, not zero.
+        if let Some(earlier) = origin.checked_sub(Duration::from_secs(5)) {
+            assert!(
+                wall.unix_time(earlier)
+                    .abs_diff(system - Duration::from_secs(5))
+                    < Duration::from_secs(1)
+            );
+        }
     }
 
     #[tokio::test]

@@ -599,15 +599,17 @@ impl<T> RouteTable<T> {
         (value, matched)
     }
 
-    /// The request's route: its [`RouteMatch`] extension (or axum's
-    /// `MatchedPath`) when present and in this table, else a match of its
-    /// method and path.
+    /// The request's route: when an outer layer already matched it (its
+    /// [`RouteMatch`] extension), that route's entry in this table, if any —
+    /// settings belong to route keys, so a request matched to a route this
+    /// table does not list has none here, as in API Gateway; else a match of
+    /// its method and path.
     #[must_use]
     pub fn lookup_request(&self, parts: &http::request::Parts) -> Option<(&T, RouteMatch)> {
-        if let Some(matched) = parts.extensions.get::<RouteMatch>()
-            && let Some(value) = self.get(matched.route_key())
-        {
-            return Some((value, matched.clone()));
+        if let Some(matched) = parts.extensions.get::<RouteMatch>() {
+            return self
+                .get(matched.route_key())
+                .map(|value| (value, matched.clone()));
         }
         self.lookup(&parts.method, parts.uri.path())
     }

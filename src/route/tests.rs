@@ -216,6 +216,29 @@ fn lookup_request_reuses_an_existing_route_match() {
 }
 
 #[test]
+fn lookup_request_gives_a_matched_route_only_its_own_settings() {
+    // The router matched `ANY /{proxy+}`; this table's `GET /orders/{id}`
+    // would also fit the path, but settings belong to the route key that
+    // matched, so the request has none here (and no second match is run).
+    let router = table(&["ANY /{proxy+}"]);
+    let (_, matched) = router.lookup(&Method::GET, "/orders/1").unwrap();
+    let settings = table(&["GET /orders/{id}"]);
+    let mut request = http::Request::get("/orders/1").body(()).unwrap();
+    request.extensions_mut().insert(matched);
+    let (parts, ()) = request.into_parts();
+    assert!(settings.lookup_request(&parts).is_none());
+    // Without an earlier match, the table matches the request itself.
+    let (parts, ()) = http::Request::get("/orders/1")
+        .body(())
+        .unwrap()
+        .into_parts();
+    assert_eq!(
+        settings.lookup_request(&parts).unwrap().0,
+        "GET /orders/{id}"
+    );
+}
+
+#[test]
 fn route_keys_deserialize_from_strings() {
     let key: RouteKey = serde_json::from_str("\"GET /orders/{id}\"").unwrap();
     assert_eq!(key.to_string(), "GET /orders/{id}");
