@@ -174,17 +174,15 @@ impl TryFrom<CorsConfig> for CorsLayer {
         if config.allow_credentials && lists.iter().any(|list| is_any(list)) {
             return Err("cors: allowCredentials cannot be combined with `*`".into());
         }
-        // `Vary` names the request headers a response depends on. With fixed
-        // lists (no mirroring), only a list of origins makes
-        // `Access-Control-Allow-Origin` depend on the request's `Origin`;
-        // `*` and fixed lists are the same for every request.
+        // `Vary` names the request headers a response depends on: only
+        // `Origin`, since [`BrowserCors`] adds CORS headers to requests that
+        // carry one (fixed lists, no mirroring of the other request headers).
         let mut layer = CorsLayer::new()
             .allow_credentials(config.allow_credentials)
-            .vary([]);
+            .vary([http::header::ORIGIN]);
         if is_any(&config.allow_origins) {
             layer = layer.allow_origin(Any);
         } else if !config.allow_origins.is_empty() {
-            layer = layer.vary([http::header::ORIGIN]);
             let origins = config
                 .allow_origins
                 .iter()
@@ -216,6 +214,66 @@ impl TryFrom<CorsConfig> for CorsLayer {
             layer = layer.max_age(std::time::Duration::from_secs(seconds));
         }
         Ok(layer)
+    }
+}
+
+/// tower-http's CORS layer for the requests CORS is about: those with an
+/// `Origin` header, which browsers send on every cross-origin request and on
+/// every preflight (Fetch standard, "CORS protocol"). A request without one
+/// (curl, a mobile app, another service) skips tower-http's per-request header
+/// map and gets only `Vary: Origin`, so that a shared cache never hands its
+/// answer to a browser. Envoy's CORS filter and Go's `rs/cors` do the same.
+#[derive(Clone, Debug)]
+pub struct BrowserCorsLayer(CorsLayer);
+
+impl<S> tower::Layer<S> for BrowserCorsLayer {
+    type Service = BrowserCors<S>;
+
+    fn layer(&self, inner: S) -> BrowserCors<S> {
+        BrowserCors(self.0.layer(inner))
+    }
+}
+
+/// The service of [`BrowserCorsLayer`].
+#[derive(Clone, Debug)]
+pub struct BrowserCors<S>(tower_http::cors::Cors<S>);
+
+impl<S, B, ResBody> Service<Request<B>> for BrowserCors<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: Default,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = Either<
+        tower_http::cors::ResponseFuture<S::Future>,
+        futures_util::future::MapOk<S::Future, fn(Response<ResBody>) -> Response<ResBody>>,
+    >;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        // tower-http's `Cors` is ready when its inner service is.
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        use futures_util::TryFutureExt;
+        if request.headers().contains_key(http::header::ORIGIN) {
+            Either::Left(self.0.call(request))
+        } else {
+            let vary: fn(Response<ResBody>) -> Response<ResBody> = |mut response| {
+                response
+                    .headers_mut()
+                    .append(http::header::VARY, HeaderValue::from_static("origin"));
+                response
+            };
+            Either::Right(self.0.get_mut().call(request).map_ok(vary))
+        }
+    }
+}
+
+impl From<CorsLayer> for BrowserCorsLayer {
+    fn from(layer: CorsLayer) -> Self {
+        Self(layer)
     }
 }
 
@@ -527,7 +585,11 @@ pub fn gateway(
         routes = routes.route(route, ())?;
     }
     let routes = routes.build()?;
-    let cors = config.cors.map(CorsLayer::try_from).transpose()?;
+    let cors = config
+        .cors
+        .map(CorsLayer::try_from)
+        .transpose()?
+        .map(BrowserCorsLayer::from);
     // One `GatewayResponses` for every block that rejects.
     let responses = GatewayResponses::try_from(config.gateway_responses)?;
     let log = AccessLogLayerBuilder::from(config.access_log_settings)

@@ -103,10 +103,17 @@ async fn advertised_scenarios() -> TestResult {
         header(&response, "access-control-allow-origin").as_deref(),
         Some("*")
     );
+    assert_eq!(header(&response, "vary").as_deref(), Some("origin"));
     assert!(header(&response, "www-authenticate").is_some());
     let (status, kind, _) = problem(response).await?;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(kind.starts_with("urn:apigw:problem:unauthorized"), "{kind}");
+    // No `Origin` (not a browser's cross-origin request): no CORS headers,
+    // but `Vary: origin`, so that a shared cache keeps the two apart.
+    let response = client.get(format!("{base}/orders")).send().await?;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(header(&response, "access-control-allow-origin"), None);
+    assert_eq!(header(&response, "vary").as_deref(), Some("origin"));
 
     // Missing scope: 403.
     let response = client
