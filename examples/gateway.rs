@@ -175,11 +175,12 @@ impl TryFrom<CorsConfig> for CorsLayer {
             return Err("cors: allowCredentials cannot be combined with `*`".into());
         }
         // `Vary` names the request headers a response depends on: only
-        // `Origin`, since [`BrowserCors`] adds CORS headers to requests that
-        // carry one (fixed lists, no mirroring of the other request headers).
+        // `Origin` (fixed lists, no mirroring of the other request headers),
+        // which [`BrowserCors`] adds to every response itself: tower-http's
+        // list would be cloned with the stack for every request.
         let mut layer = CorsLayer::new()
             .allow_credentials(config.allow_credentials)
-            .vary([http::header::ORIGIN]);
+            .vary([]);
         if is_any(&config.allow_origins) {
             layer = layer.allow_origin(Any);
         } else if !config.allow_origins.is_empty() {
@@ -245,9 +246,9 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = Either<
-        tower_http::cors::ResponseFuture<S::Future>,
-        futures_util::future::MapOk<S::Future, fn(Response<ResBody>) -> Response<ResBody>>,
+    type Future = futures_util::future::MapOk<
+        Either<tower_http::cors::ResponseFuture<S::Future>, S::Future>,
+        fn(Response<ResBody>) -> Response<ResBody>,
     >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
@@ -257,18 +258,20 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         use futures_util::TryFutureExt;
-        if request.headers().contains_key(http::header::ORIGIN) {
+        let future = if request.headers().contains_key(http::header::ORIGIN) {
             Either::Left(self.0.call(request))
         } else {
-            let vary: fn(Response<ResBody>) -> Response<ResBody> = |mut response| {
-                response
-                    .headers_mut()
-                    .append(http::header::VARY, HeaderValue::from_static("origin"));
-                response
-            };
-            Either::Right(self.0.get_mut().call(request).map_ok(vary))
-        }
+            Either::Right(self.0.get_mut().call(request))
+        };
+        future.map_ok(vary_origin)
     }
+}
+
+fn vary_origin<B>(mut response: Response<B>) -> Response<B> {
+    response
+        .headers_mut()
+        .append(http::header::VARY, HeaderValue::from_static("origin"));
+    response
 }
 
 impl From<CorsLayer> for BrowserCorsLayer {
@@ -476,7 +479,10 @@ pub fn orders_api(responses: GatewayResponses) -> Result<Router, BoxError> {
             "/reports",
             get(|| async { Json(json!({"orders": 2, "revenue": "42.00"})) }),
         )
-        .route_service("/hello/{name}", integration))
+        .route_service("/hello/{name}", integration)
+        // Handlers become routes once, not on every request (what
+        // `into_make_service` does for a router served on its own).
+        .with_state(()))
 }
 
 /// The demo gateway as one service: the demo issuer's endpoints and
