@@ -344,8 +344,13 @@ impl State {
             self.shared
                 .with_handles(observed.route.as_ref(), |handles| {
                     handles.count.increment(1);
-                    handles.error_4xx.increment(u64::from(client_error));
-                    handles.error_5xx.increment(u64::from(server_error));
+                    // Registered at zero with the label set: only errors count.
+                    if client_error {
+                        handles.error_4xx.increment(1);
+                    }
+                    if server_error {
+                        handles.error_5xx.increment(1);
+                    }
                     handles.latency.record(latency.as_secs_f64() * 1000.0);
                     if let Some(integration) = observed.integration_latency {
                         handles
