@@ -1,7 +1,9 @@
 //! The verification pipeline shared by every clone of the layer: claims
 //! cache, header, issuer and key selection, signature, then claims.
 
+use std::cell::RefCell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
@@ -32,6 +34,8 @@ pub(crate) struct IssuerEntry {
 
 /// A verified token, as cached.
 pub(crate) struct Verified {
+    /// The token itself (the cache's key, shared).
+    token: Arc<str>,
     pub(crate) claims: JwtClaims,
     /// `exp + leeway`, seconds since the epoch.
     valid_until: f64,
@@ -49,6 +53,8 @@ pub(crate) enum Step {
 }
 
 pub(crate) struct Verifier {
+    /// Tells this verifier's entries in [`LAST_HIT`] from another's.
+    pub(crate) id: u64,
     pub(crate) issuers: Vec<IssuerEntry>,
     pub(crate) require_kid: bool,
     pub(crate) max_token_bytes: usize,
@@ -69,6 +75,22 @@ impl std::fmt::Debug for Verifier {
             )
             .finish_non_exhaustive()
     }
+}
+
+/// A verifier's [`Verifier::id`], unique in the process.
+pub(crate) fn next_verifier_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+thread_local! {
+    /// The last entry this thread found in a claims cache, and whose cache.
+    /// A caller repeats its token, and a connection stays on one thread, so
+    /// most cached tokens are found here with one comparison, without the
+    /// shared cache's hashing and bookkeeping. It is checked against the
+    /// clock exactly as a cache entry is, so it decides nothing the cache
+    /// would not; it holds one entry per thread beyond the cache's bound.
+    static LAST_HIT: RefCell<Option<(u64, Arc<Verified>)>> = const { RefCell::new(None) };
 }
 
 pub(crate) fn claims_cache(max_bytes: u64, ttl: Duration) -> ClaimsCache {
@@ -92,27 +114,52 @@ impl Verifier {
                 "token exceeds the size limit",
             )));
         }
-        if let Some(cache) = &self.cache
-            && let Some(hit) = cache.get(token)
-        {
-            if self.clock.unix_time().as_secs_f64() < hit.valid_until
-                && self.clock.now() < hit.cached_until
-            {
-                return Step::Done(Ok(hit.claims.clone()));
+        if let Some(cache) = &self.cache {
+            if let Some(claims) = self.last_hit(token) {
+                return Step::Done(Ok(claims));
             }
-            cache.invalidate(token);
+            if let Some(hit) = cache.get(token) {
+                if self.still_valid(&hit) {
+                    let claims = hit.claims.clone();
+                    LAST_HIT.with(|last| {
+                        if let Ok(mut last) = last.try_borrow_mut() {
+                            *last = Some((self.id, hit));
+                        }
+                    });
+                    return Step::Done(Ok(claims));
+                }
+                cache.invalidate(token);
+            }
         }
         match self.verify_uncached(token, may_wait) {
             Ok(verified) => {
                 let claims = verified.claims.clone();
                 if let Some(cache) = &self.cache {
-                    cache.insert(Arc::from(token), Arc::new(verified));
+                    cache.insert(Arc::clone(&verified.token), Arc::new(verified));
                 }
                 Step::Done(Ok(claims))
             }
             Err(Pending::Fail(error)) => Step::Done(Err(error)),
             Err(Pending::Wait(remote, done)) => Step::Wait(remote, done),
         }
+    }
+
+    /// Whether a cached entry may still be used: within `exp` (and the
+    /// leeway) and within the cache's TTL.
+    fn still_valid(&self, hit: &Verified) -> bool {
+        self.clock.unix_time().as_secs_f64() < hit.valid_until
+            && self.clock.now() < hit.cached_until
+    }
+
+    /// The claims of `token` if it is this thread's last hit in this
+    /// verifier's cache and still valid.
+    fn last_hit(&self, token: &str) -> Option<JwtClaims> {
+        LAST_HIT.with(|last| {
+            let last = last.try_borrow().ok()?;
+            let (id, hit) = last.as_ref()?;
+            (*id == self.id && *hit.token == *token && self.still_valid(hit))
+                .then(|| hit.claims.clone())
+        })
     }
 
     fn verify_uncached(&self, token: &str, may_wait: bool) -> Result<Verified, Pending> {
@@ -152,6 +199,7 @@ impl Verifier {
         let valid_until = claims::validate(&claims, &issuer.rules, now)?;
         let scopes = claims::scopes(&claims)?;
         Ok(Verified {
+            token: Arc::from(token),
             claims: JwtClaims::new(claims, scopes),
             valid_until,
             cached_until: self.clock.now() + self.cache_ttl,
