@@ -458,18 +458,19 @@ impl Arrival {
             Variable::RouteKey => {
                 let key = route?.route_key();
                 match (key.method(), key.path()) {
-                    (_, None) => out.push("$default"),
+                    (_, None) => out.push_clean("$default"),
                     (method, Some(path)) => {
-                        out.push(method.map_or("ANY", http::Method::as_str));
-                        out.push(" ");
+                        out.push_clean(method.map_or("ANY", http::Method::as_str));
+                        out.push_clean(" ");
                         out.push(path);
                     }
                 }
             }
             Variable::ResourcePath => out.push(route?.resource()?),
-            Variable::HttpMethod => out.push(self.method.as_str()),
+            // A method is a token: no quote, backslash, control or non-ASCII.
+            Variable::HttpMethod => out.push_clean(self.method.as_str()),
             Variable::Path => out.push(self.path.as_deref()?),
-            Variable::Protocol => out.push(self.protocol),
+            Variable::Protocol => out.push_clean(self.protocol),
             Variable::Stage => out.push(route?.stage()),
             Variable::DomainName => out.push(self.domain_name.as_deref()?),
             // Three digits.
@@ -530,8 +531,8 @@ struct Escaped<'a> {
 }
 
 impl Escaped<'_> {
-    /// A value that cannot need escaping (digits, a timestamp, an address):
-    /// copied as it is, within the budget.
+    /// A value that cannot need escaping (digits, a timestamp, an address,
+    /// a method): copied as it is, within the budget.
     fn push_clean(&mut self, value: &str) {
         if value.len() <= self.budget {
             self.budget -= value.len();
