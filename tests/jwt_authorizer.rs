@@ -871,6 +871,14 @@ async fn a_token_cached_by_one_authorizer_is_judged_afresh_by_another() {
             .status,
         StatusCode::OK
     );
+    // The same header twice is refused, remembered token or not.
+    let mut twice = request(&token);
+    let value = twice.headers()["authorization"].clone();
+    twice.headers_mut().append("authorization", value);
+    let backend = Backend::default();
+    let answer = send(&ours, &backend, twice).await;
+    assert_eq!(answer.kind, Some(K::Malformed), "{}", answer.body);
+    assert_eq!(backend.calls(), 0);
     clock.advance(Duration::from_secs(3600));
     refused(&ours, &token, K::Expired).await;
 }

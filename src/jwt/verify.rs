@@ -34,8 +34,6 @@ pub(crate) struct IssuerEntry {
 
 /// A verified token, as cached.
 pub(crate) struct Verified {
-    /// The token itself (the cache's key, shared).
-    token: Arc<str>,
     pub(crate) claims: JwtClaims,
     /// `exp + leeway`, seconds since the epoch.
     valid_until: f64,
@@ -83,14 +81,24 @@ pub(crate) fn next_verifier_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
+/// The last entry this thread found in a claims cache: whose cache, and the
+/// identity source's value the token was read from.
+///
+/// A caller repeats its token, and a connection stays on one thread, so most
+/// cached tokens are found here with one comparison of the header's bytes,
+/// without reading the token out of them again and without the shared
+/// cache's hashing and bookkeeping. The same bytes always give the same
+/// token, and the entry is checked against the clock exactly as a cache
+/// entry is, so it decides nothing the cache would not. It holds one entry
+/// per thread beyond the cache's bound.
+struct LastHit {
+    verifier: u64,
+    raw: Vec<u8>,
+    verified: Arc<Verified>,
+}
+
 thread_local! {
-    /// The last entry this thread found in a claims cache, and whose cache.
-    /// A caller repeats its token, and a connection stays on one thread, so
-    /// most cached tokens are found here with one comparison, without the
-    /// shared cache's hashing and bookkeeping. It is checked against the
-    /// clock exactly as a cache entry is, so it decides nothing the cache
-    /// would not; it holds one entry per thread beyond the cache's bound.
-    static LAST_HIT: RefCell<Option<(u64, Arc<Verified>)>> = const { RefCell::new(None) };
+    static LAST_HIT: RefCell<Option<LastHit>> = const { RefCell::new(None) };
 }
 
 pub(crate) fn claims_cache(max_bytes: u64, ttl: Duration) -> ClaimsCache {
@@ -106,8 +114,10 @@ pub(crate) fn claims_cache(max_bytes: u64, ttl: Duration) -> ClaimsCache {
 }
 
 impl Verifier {
-    /// Everything that can be decided without waiting for a fetch.
-    pub(crate) fn verify(&self, token: &str, may_wait: bool) -> Step {
+    /// Everything that can be decided without waiting for a fetch. `raw` is
+    /// the identity source's value `token` was read from, when the source is
+    /// a header with one value.
+    pub(crate) fn verify(&self, token: &str, raw: Option<&[u8]>, may_wait: bool) -> Step {
         if token.len() > self.max_token_bytes {
             return Step::Done(Err(JwtError::new(
                 JwtErrorKind::Malformed,
@@ -115,17 +125,12 @@ impl Verifier {
             )));
         }
         if let Some(cache) = &self.cache {
-            if let Some(claims) = self.last_hit(token) {
-                return Step::Done(Ok(claims));
-            }
             if let Some(hit) = cache.get(token) {
                 if self.still_valid(&hit) {
                     let claims = hit.claims.clone();
-                    LAST_HIT.with(|last| {
-                        if let Ok(mut last) = last.try_borrow_mut() {
-                            *last = Some((self.id, hit));
-                        }
-                    });
+                    if let Some(raw) = raw {
+                        self.remember(raw, hit);
+                    }
                     return Step::Done(Ok(claims));
                 }
                 cache.invalidate(token);
@@ -135,7 +140,7 @@ impl Verifier {
             Ok(verified) => {
                 let claims = verified.claims.clone();
                 if let Some(cache) = &self.cache {
-                    cache.insert(Arc::clone(&verified.token), Arc::new(verified));
+                    cache.insert(Arc::from(token), Arc::new(verified));
                 }
                 Step::Done(Ok(claims))
             }
@@ -151,15 +156,41 @@ impl Verifier {
             && self.clock.now() < hit.cached_until
     }
 
-    /// The claims of `token` if it is this thread's last hit in this
-    /// verifier's cache and still valid.
-    fn last_hit(&self, token: &str) -> Option<JwtClaims> {
+    /// The claims of the token in `raw` (the identity source's value) if it
+    /// is this thread's last hit in this verifier's cache and still valid.
+    pub(crate) fn last_hit(&self, raw: &[u8]) -> Option<JwtClaims> {
+        self.cache.as_ref()?;
         LAST_HIT.with(|last| {
             let last = last.try_borrow().ok()?;
-            let (id, hit) = last.as_ref()?;
-            (*id == self.id && *hit.token == *token && self.still_valid(hit))
-                .then(|| hit.claims.clone())
+            let last = last.as_ref()?;
+            (last.verifier == self.id && last.raw == raw && self.still_valid(&last.verified))
+                .then(|| last.verified.claims.clone())
         })
+    }
+
+    /// Makes `hit`, read from `raw`, this thread's last hit.
+    fn remember(&self, raw: &[u8], hit: Arc<Verified>) {
+        LAST_HIT.with(|last| {
+            let Ok(mut last) = last.try_borrow_mut() else {
+                return;
+            };
+            match &mut *last {
+                // The buffer is reused: no allocation once it is long enough.
+                Some(last) => {
+                    last.verifier = self.id;
+                    last.raw.clear();
+                    last.raw.extend_from_slice(raw);
+                    last.verified = hit;
+                }
+                None => {
+                    *last = Some(LastHit {
+                        verifier: self.id,
+                        raw: raw.to_vec(),
+                        verified: hit,
+                    });
+                }
+            }
+        });
     }
 
     fn verify_uncached(&self, token: &str, may_wait: bool) -> Result<Verified, Pending> {
@@ -199,7 +230,6 @@ impl Verifier {
         let valid_until = claims::validate(&claims, &issuer.rules, now)?;
         let scopes = claims::scopes(&claims)?;
         Ok(Verified {
-            token: Arc::from(token),
             claims: JwtClaims::new(claims, scopes),
             valid_until,
             cached_until: self.clock.now() + self.cache_ttl,
