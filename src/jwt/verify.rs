@@ -124,17 +124,17 @@ impl Verifier {
                 "token exceeds the size limit",
             )));
         }
-        if let Some(cache) = &self.cache {
-            if let Some(hit) = cache.get(token) {
-                if self.still_valid(&hit) {
-                    let claims = hit.claims.clone();
-                    if let Some(raw) = raw {
-                        self.remember(raw, hit);
-                    }
-                    return Step::Done(Ok(claims));
+        if let Some(cache) = &self.cache
+            && let Some(hit) = cache.get(token)
+        {
+            if self.still_valid(&hit) {
+                let claims = hit.claims.clone();
+                if let Some(raw) = raw {
+                    self.remember(raw, hit);
                 }
-                cache.invalidate(token);
+                return Step::Done(Ok(claims));
             }
+            cache.invalidate(token);
         }
         match self.verify_uncached(token, may_wait) {
             Ok(verified) => {
