@@ -245,6 +245,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn remembered_bounds_match_the_calendar() {
+        use crate::usage_plan::layer::PeriodMemo;
+        for period in [QuotaPeriod::Day, QuotaPeriod::Week, QuotaPeriod::Month] {
+            let memo = PeriodMemo::new();
+            // Forwards over leap years and before the epoch, each day twice
+            // (the second read is the remembered one), then backwards.
+            let days: Vec<i64> = (-800..1200).chain((-40..40).rev()).collect();
+            for days_since_epoch in days {
+                let day = Day::from_days_since_epoch(days_since_epoch);
+                let expected = (period.start(day), period.end(day));
+                assert_eq!(period.bounds(day), expected, "{period:?} {day}");
+                assert_eq!(memo.bounds(period, day), expected, "{period:?} {day}");
+                assert_eq!(memo.bounds(period, day), expected, "{period:?} {day}");
+            }
+        }
+    }
+
+    #[test]
     fn civil_conversions_match_a_day_by_day_walk() {
         let mut day = Day::from_ymd(1900, 1, 1).unwrap();
         let (mut y, mut m, mut d) = (1900, 1, 1);
