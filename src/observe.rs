@@ -66,12 +66,7 @@ impl Observation {
     /// A fresh observation inserted into `extensions`, or the one already
     /// there (an outer observing layer's), so several observers share it.
     pub fn attach(extensions: &mut Extensions) -> Self {
-        if let Some(existing) = extensions.get::<Self>() {
-            return existing.clone();
-        }
-        let observation = Self::default();
-        extensions.insert(observation.clone());
-        observation
+        extensions.get_or_insert_with(Self::default).clone()
     }
 
     /// A copy of what has been recorded so far.

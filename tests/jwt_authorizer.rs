@@ -844,6 +844,46 @@ async fn cached_token_still_expires_at_its_exp() {
 }
 
 #[tokio::test]
+async fn a_token_cached_by_one_authorizer_is_judged_afresh_by_another() {
+    let clock = ManualClock::new();
+    let key = rsa();
+    let ours = layer(&[&key], &clock, |b| b);
+    let other = JwtAuthorizerLayer::builder()
+        .issuer(Issuer::new(ISS).audience("other-api").jwks(jwks(&[&key])))
+        .leeway(Duration::ZERO)
+        .with_clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let token = key.sign(&claims(&clock));
+    // Verified, then found in the cache, then found as this thread's last hit.
+    for _ in 0..3 {
+        assert_eq!(
+            send(&ours, &Backend::default(), request(&token))
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    refused(&other, &token, K::InvalidAudience).await;
+    assert_eq!(
+        send(&ours, &Backend::default(), request(&token))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // The same header twice is refused, remembered token or not.
+    let mut twice = request(&token);
+    let value = twice.headers()["authorization"].clone();
+    twice.headers_mut().append("authorization", value);
+    let backend = Backend::default();
+    let answer = send(&ours, &backend, twice).await;
+    assert_eq!(answer.kind, Some(K::Malformed), "{}", answer.body);
+    assert_eq!(backend.calls(), 0);
+    clock.advance(Duration::from_secs(3600));
+    refused(&ours, &token, K::Expired).await;
+}
+
+#[tokio::test]
 async fn several_issuers_each_with_their_own_keys_and_audiences() {
     let clock = ManualClock::new();
     let (a, b) = (TestKey::rsa(1, "a"), TestKey::ec256("b"));

@@ -536,6 +536,26 @@ fn sixty_four_threads_meter_exactly_the_quota_in_the_store() {
 }
 
 #[tokio::test]
+async fn the_policy_header_follows_grants_and_the_length_of_the_month() {
+    let clock = ManualClock::at_unix_time(at("2026-11-02", 0));
+    let layer = quota_layer(&clock, QuotaSettings::new(10, QuotaPeriod::Month));
+    let mut service = layer.clone().layer(Backend::default().service());
+    let mut policy = async || {
+        let response = send(&mut service, keyed(GOLD_KEY)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.headers()["ratelimit-policy"].clone()
+    };
+    // November: 30 days.
+    assert_eq!(policy().await, "\"quota\";q=10;w=2592000");
+    assert_eq!(policy().await, "\"quota\";q=10;w=2592000");
+    layer.grant("k", 4).await.unwrap();
+    assert_eq!(policy().await, "\"quota\";q=14;w=2592000");
+    // December: 31 days.
+    clock.set_unix_time(at("2026-12-01", 0));
+    assert_eq!(policy().await, "\"quota\";q=10;w=2678400");
+}
+
+#[tokio::test]
 async fn usage_report_has_a_used_remaining_pair_per_day_and_grants_extend_the_period() {
     let clock = ManualClock::at_unix_time(at("2026-11-02", 0));
     let layer = quota_layer(&clock, QuotaSettings::new(10, QuotaPeriod::Month));

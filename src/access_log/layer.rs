@@ -242,6 +242,10 @@ struct Needs {
     domain_name: bool,
     user_agent: bool,
     source_ip: bool,
+    /// The monotonic clock, read twice per request only for this.
+    latency: bool,
+    /// The wall clock.
+    time: bool,
 }
 
 impl Needs {
@@ -252,6 +256,8 @@ impl Needs {
             domain_name: uses(Variable::DomainName),
             user_agent: uses(Variable::UserAgent),
             source_ip: uses(Variable::SourceIp),
+            latency: uses(Variable::ResponseLatency),
+            time: uses(Variable::RequestTime) || uses(Variable::RequestTimeEpoch),
         }
     }
 }
@@ -267,7 +273,9 @@ struct Arrival {
     domain_name: Option<String>,
     user_agent: Option<String>,
     source_ip: Option<IpAddr>,
-    start: Instant,
+    /// When the response latency is logged.
+    start: Option<Instant>,
+    /// Zero unless the request time is logged.
     unix_time: Duration,
 }
 
@@ -317,8 +325,12 @@ where
                 .source_ip
                 .then(|| crate::identity::peer_ip(request.extensions()))
                 .flatten(),
-            start: self.shared.clock.now(),
-            unix_time: self.shared.clock.unix_time(),
+            start: needs.latency.then(|| self.shared.clock.now()),
+            unix_time: if needs.time {
+                self.shared.clock.unix_time()
+            } else {
+                Duration::ZERO
+            },
         };
         ResponseFuture {
             future: self.inner.call(request),
@@ -394,11 +406,9 @@ impl Arrival {
     /// Appends the request's line to `line`.
     fn line<B: http_body::Body>(&self, line: &mut String, response: Option<&Response<B>>) {
         let rejection = response.and_then(|r| r.extensions().get::<Rejection>());
-        let latency = self
-            .shared
-            .clock
-            .now()
-            .saturating_duration_since(self.start);
+        let latency = self.start.map_or(Duration::ZERO, |start| {
+            self.shared.clock.now().saturating_duration_since(start)
+        });
         self.observation.read(|observed| {
             let context = LineContext {
                 observed,
@@ -448,21 +458,23 @@ impl Arrival {
             Variable::RouteKey => {
                 let key = route?.route_key();
                 match (key.method(), key.path()) {
-                    (_, None) => out.push("$default"),
+                    (_, None) => out.push_clean("$default"),
                     (method, Some(path)) => {
-                        out.push(method.map_or("ANY", http::Method::as_str));
-                        out.push(" ");
+                        out.push_clean(method.map_or("ANY", http::Method::as_str));
+                        out.push_clean(" ");
                         out.push(path);
                     }
                 }
             }
             Variable::ResourcePath => out.push(route?.resource()?),
-            Variable::HttpMethod => out.push(self.method.as_str()),
+            // A method is a token: no quote, backslash, control or non-ASCII.
+            Variable::HttpMethod => out.push_clean(self.method.as_str()),
             Variable::Path => out.push(self.path.as_deref()?),
-            Variable::Protocol => out.push_plain(self.protocol),
+            Variable::Protocol => out.push_clean(self.protocol),
             Variable::Stage => out.push(route?.stage()),
             Variable::DomainName => out.push(self.domain_name.as_deref()?),
-            Variable::Status => out.number(u64::from(context.response?.status().as_u16())),
+            // Three digits.
+            Variable::Status => out.push_clean(context.response?.status().as_str()),
             Variable::ResponseLatency => out.millis(context.latency),
             Variable::ResponseLength => response_length(out, context.response?)?,
             Variable::IntegrationLatency => {
@@ -470,7 +482,8 @@ impl Arrival {
             }
             Variable::IntegrationStatus => out.number(u64::from(observed.integration_status?)),
             Variable::IntegrationError => out.push(observed.integration_error.as_deref()?),
-            Variable::RequestTime => request_time(self.unix_time, |time| out.push_plain(time)),
+            // Digits, letters, `/`, `:`, `+`, `-` and a space.
+            Variable::RequestTime => request_time(self.unix_time, |time| out.push_clean(time)),
             Variable::RequestTimeEpoch => out.millis(self.unix_time),
             Variable::SourceIp => out.ip(self.source_ip?),
             Variable::UserAgent => out.push(self.user_agent.as_deref()?),
@@ -518,10 +531,10 @@ struct Escaped<'a> {
 }
 
 impl Escaped<'_> {
-    /// A value that needs no escaping (digits, a timestamp, a protocol
-    /// name): copied as it is, within the budget.
-    fn push_plain(&mut self, value: &str) {
-        if value.len() <= self.budget && value.bytes().all(|b| !NEEDS_ESCAPE[usize::from(b)]) {
+    /// A value that cannot need escaping (digits, a timestamp, an address,
+    /// a method): copied as it is, within the budget.
+    fn push_clean(&mut self, value: &str) {
+        if value.len() <= self.budget {
             self.budget -= value.len();
             self.out.push_str(value);
         } else {
@@ -529,7 +542,20 @@ impl Escaped<'_> {
         }
     }
 
+    /// Digits, already checked to be ASCII digits.
+    fn push_digits(&mut self, digits: &[u8]) {
+        let fits = digits.len().min(self.budget);
+        self.budget -= fits;
+        self.out
+            .extend(digits[..fits].iter().copied().map(char::from));
+    }
+
     fn push(&mut self, value: &str) {
+        if value.len() <= self.budget && !needs_escape(value.as_bytes()) {
+            self.budget -= value.len();
+            self.out.push_str(value);
+            return;
+        }
         let mut end = value.len().min(self.budget);
         while !value.is_char_boundary(end) {
             end -= 1;
@@ -559,16 +585,13 @@ impl Escaped<'_> {
                 break;
             }
         }
-        // ASCII digits only.
-        if let Ok(text) = std::str::from_utf8(&digits[start..]) {
-            self.push_plain(text);
-        }
+        self.push_digits(&digits[start..]);
     }
 
     /// An address: IPv4 without the formatting machinery.
     fn ip(&mut self, ip: IpAddr) {
         match ip {
-            IpAddr::V4(v4) => self.push_plain(Ipv4Text::new(v4).as_str()),
+            IpAddr::V4(v4) => self.push_clean(Ipv4Text::new(v4).as_str()),
             IpAddr::V6(_) => self.display(ip),
         }
     }
@@ -629,8 +652,7 @@ fn response_length<B: http_body::Body>(
                 && digits.len() <= 20
                 && digits.iter().all(u8::is_ascii_digit) =>
         {
-            // ASCII digits only.
-            out.push_plain(std::str::from_utf8(digits).ok()?);
+            out.push_digits(digits);
         }
         _ => out.number(response.body().size_hint().exact()?),
     }
@@ -648,6 +670,37 @@ const NEEDS_ESCAPE: [bool; 256] = {
     }
     table
 };
+
+/// Whether any byte of `value` is one [`push_escaped`] stops at, eight
+/// bytes at a time: most values (ids, methods, paths) have none, and a
+/// table lookup per byte cost more than the copy.
+pub(super) fn needs_escape(value: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Non-zero iff some byte of `v` is zero (borrows only carry past a
+    // byte that is itself zero, so the answer, not the position, is exact).
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let mut chunks = value.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // Bytes >= 0x80 (non-ASCII), below 0x20 (controls; bytes >= 0x80
+        // masked out by `!x`), `"`, `\\` and DEL.
+        let flagged = (x & HIGHS)
+            | (x.wrapping_sub(ONES * 0x20) & !x & HIGHS)
+            | zero_byte(x ^ (ONES * u64::from(b'"')))
+            | zero_byte(x ^ (ONES * u64::from(b'\\')))
+            | zero_byte(x ^ (ONES * 0x7f));
+        if flagged != 0 {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| NEEDS_ESCAPE[usize::from(b)])
+}
 
 /// Appends `value` escaped as JSON string content: clean runs are copied
 /// whole, only quotes, backslashes and control characters are rewritten.

@@ -224,6 +224,29 @@ fn control_characters_are_escaped() {
 }
 
 #[test]
+fn the_word_at_a_time_check_flags_exactly_the_bytes_that_need_escaping() {
+    for byte in 0..=255u8 {
+        let flagged = byte < 0x20 || byte == b'"' || byte == b'\\' || byte >= 0x7f;
+        // Every position of a word, of the next word and of the tail; clean
+        // bytes around it, including the neighbours of each flagged range.
+        for len in 1..=19 {
+            for at in 0..len {
+                for fill in [b'a', b' ', b'!', b'#', b'[', b']', b'~', b'0'] {
+                    let mut value = vec![fill; len];
+                    value[at] = byte;
+                    assert_eq!(
+                        layer::needs_escape(&value),
+                        flagged,
+                        "byte {byte:#04x} at {at} of {len} among {fill:#04x}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(!layer::needs_escape(b""));
+}
+
+#[test]
 fn configuration_loads_and_validates_the_format() {
     let config: AccessLogConfig =
         serde_json::from_value(serde_json::json!({"format": "$context.status"})).unwrap();

@@ -457,6 +457,7 @@ impl JwtAuthorizerLayerBuilder {
             });
         }
         let verifier = Verifier {
+            id: verify::next_verifier_id(),
             issuers,
             require_kid: self.require_kid.unwrap_or(self.aws_compatible),
             max_token_bytes: self.max_token_bytes,

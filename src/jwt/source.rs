@@ -57,6 +57,20 @@ impl IdentitySource {
         }
     }
 
+    /// The bytes the token is read from, when the source is a header with
+    /// exactly one value: equal bytes always give the same token (or the
+    /// same refusal).
+    pub(crate) fn raw<'r, B>(&self, request: &'r Request<B>) -> Option<&'r [u8]> {
+        let Self::Header(name) = self else {
+            return None;
+        };
+        let mut values = request.headers().get_all(name).iter();
+        match (values.next(), values.next()) {
+            (Some(value), None) => Some(value.as_bytes()),
+            _ => None,
+        }
+    }
+
     /// The token in `request`, if any.
     pub(crate) fn extract<'r, B>(&self, request: &'r Request<B>) -> Result<Cow<'r, str>, JwtError> {
         let missing = JwtError::new(JwtErrorKind::MissingToken, "identity source is empty");

@@ -1,7 +1,9 @@
 //! The verification pipeline shared by every clone of the layer: claims
 //! cache, header, issuer and key selection, signature, then claims.
 
+use std::cell::RefCell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
@@ -49,6 +51,8 @@ pub(crate) enum Step {
 }
 
 pub(crate) struct Verifier {
+    /// Tells this verifier's entries in [`LAST_HIT`] from another's.
+    pub(crate) id: u64,
     pub(crate) issuers: Vec<IssuerEntry>,
     pub(crate) require_kid: bool,
     pub(crate) max_token_bytes: usize,
@@ -71,6 +75,32 @@ impl std::fmt::Debug for Verifier {
     }
 }
 
+/// A verifier's [`Verifier::id`], unique in the process.
+pub(crate) fn next_verifier_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The last entry this thread found in a claims cache: whose cache, and the
+/// identity source's value the token was read from.
+///
+/// A caller repeats its token, and a connection stays on one thread, so most
+/// cached tokens are found here with one comparison of the header's bytes,
+/// without reading the token out of them again and without the shared
+/// cache's hashing and bookkeeping. The same bytes always give the same
+/// token, and the entry is checked against the clock exactly as a cache
+/// entry is, so it decides nothing the cache would not. It holds one entry
+/// per thread beyond the cache's bound.
+struct LastHit {
+    verifier: u64,
+    raw: Vec<u8>,
+    verified: Arc<Verified>,
+}
+
+thread_local! {
+    static LAST_HIT: RefCell<Option<LastHit>> = const { RefCell::new(None) };
+}
+
 pub(crate) fn claims_cache(max_bytes: u64, ttl: Duration) -> ClaimsCache {
     moka::sync::Cache::builder()
         .max_capacity(max_bytes)
@@ -84,8 +114,10 @@ pub(crate) fn claims_cache(max_bytes: u64, ttl: Duration) -> ClaimsCache {
 }
 
 impl Verifier {
-    /// Everything that can be decided without waiting for a fetch.
-    pub(crate) fn verify(&self, token: &str, may_wait: bool) -> Step {
+    /// Everything that can be decided without waiting for a fetch. `raw` is
+    /// the identity source's value `token` was read from, when the source is
+    /// a header with one value.
+    pub(crate) fn verify(&self, token: &str, raw: Option<&[u8]>, may_wait: bool) -> Step {
         if token.len() > self.max_token_bytes {
             return Step::Done(Err(JwtError::new(
                 JwtErrorKind::Malformed,
@@ -95,10 +127,12 @@ impl Verifier {
         if let Some(cache) = &self.cache
             && let Some(hit) = cache.get(token)
         {
-            if self.clock.unix_time().as_secs_f64() < hit.valid_until
-                && self.clock.now() < hit.cached_until
-            {
-                return Step::Done(Ok(hit.claims.clone()));
+            if self.still_valid(&hit) {
+                let claims = hit.claims.clone();
+                if let Some(raw) = raw {
+                    self.remember(raw, hit);
+                }
+                return Step::Done(Ok(claims));
             }
             cache.invalidate(token);
         }
@@ -113,6 +147,50 @@ impl Verifier {
             Err(Pending::Fail(error)) => Step::Done(Err(error)),
             Err(Pending::Wait(remote, done)) => Step::Wait(remote, done),
         }
+    }
+
+    /// Whether a cached entry may still be used: within `exp` (and the
+    /// leeway) and within the cache's TTL.
+    fn still_valid(&self, hit: &Verified) -> bool {
+        self.clock.unix_time().as_secs_f64() < hit.valid_until
+            && self.clock.now() < hit.cached_until
+    }
+
+    /// The claims of the token in `raw` (the identity source's value) if it
+    /// is this thread's last hit in this verifier's cache and still valid.
+    pub(crate) fn last_hit(&self, raw: &[u8]) -> Option<JwtClaims> {
+        self.cache.as_ref()?;
+        LAST_HIT.with(|last| {
+            let last = last.try_borrow().ok()?;
+            let last = last.as_ref()?;
+            (last.verifier == self.id && last.raw == raw && self.still_valid(&last.verified))
+                .then(|| last.verified.claims.clone())
+        })
+    }
+
+    /// Makes `hit`, read from `raw`, this thread's last hit.
+    fn remember(&self, raw: &[u8], hit: Arc<Verified>) {
+        LAST_HIT.with(|last| {
+            let Ok(mut last) = last.try_borrow_mut() else {
+                return;
+            };
+            match &mut *last {
+                // The buffer is reused: no allocation once it is long enough.
+                Some(last) => {
+                    last.verifier = self.id;
+                    last.raw.clear();
+                    last.raw.extend_from_slice(raw);
+                    last.verified = hit;
+                }
+                None => {
+                    *last = Some(LastHit {
+                        verifier: self.id,
+                        raw: raw.to_vec(),
+                        verified: hit,
+                    });
+                }
+            }
+        });
     }
 
     fn verify_uncached(&self, token: &str, may_wait: bool) -> Result<Verified, Pending> {

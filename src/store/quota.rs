@@ -6,7 +6,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use super::{BucketKey, Decision, Limiter, StoreError, StoreFuture};
-use crate::throttle::bucket::SipBuildHasher;
 use crate::usage_plan::Day;
 
 /// The quota part of a [`MeterRequest`]: the period the request falls in and
@@ -105,8 +104,10 @@ pub struct MemoryQuotaStore {
     inner: Arc<QuotaInner>,
 }
 
-/// Counters by key id, on a randomly keyed SipHash-1-3.
-type UsageMap = HashMap<Arc<str>, Arc<Mutex<Usage>>, SipBuildHasher>;
+/// Counters by key id. Ids come from the key store, never from a request
+/// (a request reaches the quota only with a known key), so a fast, randomly
+/// seeded hasher will do: there is no one to flood it.
+type UsageMap = HashMap<Arc<str>, Arc<Mutex<Usage>>, foldhash::fast::RandomState>;
 
 struct QuotaInner {
     keys: RwLock<UsageMap>,

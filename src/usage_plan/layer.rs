@@ -2,15 +2,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use tower_layer::Layer;
 
-use super::quota::{Day, QuotaSettings};
+use super::quota::{Day, QuotaPeriod, QuotaSettings};
 use super::service::UsagePlan;
 use crate::clock::{SharedClock, default_clock};
 use crate::error::ConfigError;
@@ -111,6 +111,83 @@ pub(crate) struct BuiltPlan {
     pub(crate) methods: Vec<(RouteKey, PlanLimiter)>,
     pub(crate) quota: Option<QuotaSettings>,
     pub(crate) first_period: Day,
+    /// The quota period of the last day seen, so the calendar arithmetic
+    /// runs once a day rather than on every request.
+    pub(crate) period: PeriodMemo,
+    /// The last `RateLimit-Policy` value sent: it changes only with the
+    /// limits, the period's length or a grant, so most requests share it.
+    pub(crate) policy: PolicyMemo,
+}
+
+/// A plan's last `RateLimit-Policy` value and what it was made of.
+#[derive(Debug, Default)]
+pub(crate) struct PolicyMemo(RwLock<Option<(PolicyInputs, HeaderValue)>>);
+
+impl PolicyMemo {
+    /// The value for `inputs`: the last one (shared, not copied) when they
+    /// are the same, else a new one, kept for the next request.
+    pub(crate) fn value(&self, inputs: PolicyInputs) -> HeaderValue {
+        if let Some((seen, value)) = &*self.0.read().unwrap_or_else(PoisonError::into_inner)
+            && *seen == inputs
+        {
+            return value.clone();
+        }
+        let value = inputs.value();
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Some((inputs, value.clone()));
+        value
+    }
+}
+
+/// What a `RateLimit-Policy` value is made of: the throttle's burst and
+/// window, and the quota's limit and period length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PolicyInputs {
+    pub(crate) throttle: Option<(u64, Duration)>,
+    pub(crate) quota: Option<(u64, Duration)>,
+}
+
+/// A day and its quota period, packed into one atomic: the day (32 bits),
+/// how many days the period started before it (16 bits) and the period's
+/// length in days (16 bits). Empty until the first request.
+#[derive(Debug)]
+pub(crate) struct PeriodMemo(AtomicU64);
+
+impl PeriodMemo {
+    const EMPTY: u64 = u64::MAX;
+
+    pub(crate) fn new() -> Self {
+        Self(AtomicU64::new(Self::EMPTY))
+    }
+
+    /// The period containing `day`: its first day and the first day after it.
+    pub(crate) fn bounds(&self, period: QuotaPeriod, day: Day) -> (Day, Day) {
+        let packed = self.0.load(Ordering::Relaxed);
+        let today = day.days_since_epoch();
+        if packed != Self::EMPTY && i64::from((packed >> 32) as u32 as i32) == today {
+            let before = i64::from((packed >> 16) as u16);
+            let length = i64::from(packed as u16);
+            let start = today - before;
+            return (
+                Day::from_days_since_epoch(start),
+                Day::from_days_since_epoch(start + length),
+            );
+        }
+        let (start, end) = period.bounds(day);
+        let start_days = start.days_since_epoch();
+        let end_days = end.days_since_epoch();
+        if let (Ok(day32), Ok(before), Ok(length)) = (
+            i32::try_from(today),
+            u16::try_from(today - start_days),
+            u16::try_from(end_days - start_days),
+        ) {
+            let packed =
+                (u64::from(day32 as u32) << 32) | (u64::from(before) << 16) | u64::from(length);
+            if packed != Self::EMPTY {
+                self.0.store(packed, Ordering::Relaxed);
+            }
+        }
+        (start, end)
+    }
 }
 
 impl fmt::Debug for BuiltPlan {
@@ -139,7 +216,9 @@ impl BuiltPlan {
 }
 
 pub(crate) struct Shared {
-    pub(crate) plans: HashMap<Arc<str>, BuiltPlan>,
+    /// By id; plan ids are configuration, not request input, so a fast
+    /// hasher will do.
+    pub(crate) plans: HashMap<Arc<str>, BuiltPlan, foldhash::fast::RandomState>,
     pub(crate) keys: Arc<dyn KeyStore>,
     pub(crate) quotas: Arc<dyn QuotaStore>,
     pub(crate) source: ApiKeySource,
@@ -188,10 +267,10 @@ impl Shared {
 
     pub(crate) fn quota_check(&self, plan: &BuiltPlan, day: Day) -> Option<QuotaCheck> {
         let quota = plan.quota?;
-        let period_start = quota.period.start(day);
+        let (period_start, period_end) = plan.period.bounds(quota.period, day);
         Some(QuotaCheck {
             period_start,
-            period_end: quota.period.end(day),
+            period_end,
             day,
             limit: quota.limit_of(period_start, plan.first_period),
         })
@@ -560,7 +639,7 @@ impl UsagePlanLayerBuilder {
             .rate_store
             .unwrap_or_else(|| Arc::new(MemoryRateLimitStore::new()));
         let today = Day::from_unix(clock.unix_time());
-        let mut plans = HashMap::new();
+        let mut plans = HashMap::with_hasher(foldhash::fast::RandomState::default());
         for plan in self.plans {
             if plan.id.is_empty() || plans.contains_key(&plan.id) {
                 return Err(ConfigError::new(format!(
@@ -612,6 +691,8 @@ impl UsagePlanLayerBuilder {
                     methods,
                     quota: plan.quota,
                     first_period,
+                    period: PeriodMemo::new(),
+                    policy: PolicyMemo::default(),
                 },
             );
         }

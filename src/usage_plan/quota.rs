@@ -153,6 +153,22 @@ impl QuotaPeriod {
         }
     }
 
+    /// [`start`](Self::start) and [`end`](Self::end) together, reading the
+    /// calendar date once.
+    pub(crate) fn bounds(self, day: Day) -> (Day, Day) {
+        match self {
+            Self::Day | Self::Week => (self.start(day), self.end(day)),
+            Self::Month => {
+                let (y, m, _) = day.ymd();
+                let (next_y, next_m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+                (
+                    Day(days_from_civil(y, m, 1)),
+                    Day(days_from_civil(next_y, next_m, 1)),
+                )
+            }
+        }
+    }
+
     /// The first day of the next period (the end, exclusive).
     #[must_use]
     pub fn end(self, day: Day) -> Day {
@@ -227,6 +243,24 @@ impl QuotaSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remembered_bounds_match_the_calendar() {
+        use crate::usage_plan::layer::PeriodMemo;
+        for period in [QuotaPeriod::Day, QuotaPeriod::Week, QuotaPeriod::Month] {
+            let memo = PeriodMemo::new();
+            // Forwards over leap years and before the epoch, each day twice
+            // (the second read is the remembered one), then backwards.
+            let days: Vec<i64> = (-800..1200).chain((-40..40).rev()).collect();
+            for days_since_epoch in days {
+                let day = Day::from_days_since_epoch(days_since_epoch);
+                let expected = (period.start(day), period.end(day));
+                assert_eq!(period.bounds(day), expected, "{period:?} {day}");
+                assert_eq!(memo.bounds(period, day), expected, "{period:?} {day}");
+                assert_eq!(memo.bounds(period, day), expected, "{period:?} {day}");
+            }
+        }
+    }
 
     #[test]
     fn civil_conversions_match_a_day_by_day_walk() {

@@ -11,7 +11,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use tower_service::Service;
 
 use super::ApiKeySource;
-use super::layer::Shared;
+use super::layer::{PolicyInputs, PolicyMemo, Shared};
 use super::{UsagePlanRejection, UsagePlanRejectionKind};
 use crate::body::GatewayBody;
 use crate::identity::{AuthorizerContext, RequestId};
@@ -88,6 +88,27 @@ fn seconds_to(end: crate::usage_plan::Day, now: Duration) -> Duration {
     end.start_unix().saturating_sub(now)
 }
 
+fn period_length(quota: QuotaCheck) -> Duration {
+    quota
+        .period_end
+        .start_unix()
+        .saturating_sub(quota.period_start.start_unix())
+}
+
+impl PolicyInputs {
+    /// The `RateLimit-Policy` value: the throttle's item, then the quota's.
+    pub(crate) fn value(self) -> HeaderValue {
+        let mut policies = FieldList::new();
+        if let Some((burst, window)) = self.throttle {
+            policies.policy("throttle", burst, window);
+        }
+        if let Some((limit, length)) = self.quota {
+            policies.policy("quota", limit, length);
+        }
+        policies.value()
+    }
+}
+
 impl Metered {
     /// Adds the quota's items to the two header lists; `false` without a quota.
     fn quota_items(
@@ -100,11 +121,7 @@ impl Metered {
         let Some(quota) = self.quota else {
             return false;
         };
-        let window = quota
-            .period_end
-            .start_unix()
-            .saturating_sub(quota.period_start.start_unix());
-        policies.policy("quota", limit, window);
+        policies.policy("quota", limit, period_length(quota));
         states.state(
             "quota",
             limit.saturating_sub(used),
@@ -136,7 +153,14 @@ impl Shared {
         quotas.meter_now(&request).ok()
     }
 
-    fn settle(&self, outcome: Result<MeterOutcome, StoreError>, metered: &Metered) -> Settled {
+    /// Decides on the store's answer; `policy` keeps the plan's last
+    /// `RateLimit-Policy` value.
+    fn settle(
+        &self,
+        outcome: Result<MeterOutcome, StoreError>,
+        metered: &Metered,
+        policy: Option<&PolicyMemo>,
+    ) -> Settled {
         let outcome = match outcome {
             Err(error) if metered.local.is_some() => {
                 self.meter_locally(metered, &error).ok_or(error)
@@ -145,25 +169,36 @@ impl Shared {
         };
         match outcome {
             Ok(MeterOutcome::Admitted { throttle, quota }) => {
-                let mut policies = FieldList::new();
+                let throttle = match (self.throttle_headers, metered.throttle, throttle) {
+                    (true, Some(limit), Some(Decision::Admitted { remaining, reset })) => {
+                        Some((limit, remaining, reset))
+                    }
+                    _ => None,
+                };
+                let quota = quota
+                    .filter(|_| self.quota_headers)
+                    .and_then(|(used, limit)| Some((metered.quota?, used, limit)));
                 let mut states = FieldList::new();
-                if self.throttle_headers
-                    && let (Some(limit), Some(Decision::Admitted { remaining, reset })) =
-                        (metered.throttle, throttle)
-                {
-                    policies.policy("throttle", u64::from(limit.burst()), limit.window());
+                if let Some((_, remaining, reset)) = throttle {
                     states.state("throttle", u64::from(remaining), reset);
                 }
-                if self.quota_headers
-                    && let Some((used, limit)) = quota
-                {
-                    metered.quota_items(used, limit, &mut policies, &mut states);
+                if let Some((check, used, limit)) = quota {
+                    states.state(
+                        "quota",
+                        limit.saturating_sub(used),
+                        seconds_to(check.period_end, metered.now),
+                    );
                 }
-                if policies.is_empty() {
+                if states.is_empty() {
                     return Ok(None);
                 }
+                let inputs = PolicyInputs {
+                    throttle: throttle
+                        .map(|(limit, ..)| (u64::from(limit.burst()), limit.window())),
+                    quota: quota.map(|(check, _, limit)| (limit, period_length(check))),
+                };
                 Ok(Some(Budget {
-                    policy: policies.value(),
+                    policy: policy.map_or_else(|| inputs.value(), |memo| memo.value(inputs)),
                     state: states.value(),
                 }))
             }
@@ -284,11 +319,14 @@ where
                             .extensions()
                             .get::<RouteMatch>()
                             .map_or(&*shared.stage, RouteMatch::stage);
-                        key.plans()
+                        let plan = key
+                            .plans()
                             .filter_map(|id| shared.plans.get(id))
-                            .find(|plan| plan.serves(stage))
-                            .map(|plan| (key.clone(), plan))
-                            .ok_or(UsagePlanRejectionKind::NoPlanForStage)
+                            .find(|plan| plan.serves(stage));
+                        match plan {
+                            Some(plan) => Ok((key, plan)),
+                            None => Err(UsagePlanRejectionKind::NoPlanForStage),
+                        }
                     }
                 },
             }
@@ -326,7 +364,7 @@ where
         };
         let identity = key.identity(&plan.id);
         match shared.quotas.meter(&meter).into_ready() {
-            Ok(outcome) => match shared.settle(outcome, &metered) {
+            Ok(outcome) => match shared.settle(outcome, &metered, Some(&plan.policy)) {
                 Ok(budget) => {
                     crate::observe::insert(request.extensions_mut(), identity);
                     ResponseFuture::inner(self.inner.call(request), budget)
@@ -341,10 +379,12 @@ where
             Err(pending) => {
                 let clone = self.inner.clone();
                 let service = mem::replace(&mut self.inner, clone);
+                let plan_id = Arc::clone(&plan.id);
                 let shared = Arc::clone(&self.shared);
                 let check = Box::pin(async move {
                     let outcome = pending.await;
-                    match shared.settle(outcome, &metered) {
+                    let policy = shared.plans.get(&plan_id).map(|plan| &plan.policy);
+                    match shared.settle(outcome, &metered, policy) {
                         Ok(budget) => {
                             crate::observe::insert(request.extensions_mut(), identity);
                             Verdict::Admit { request, budget }
