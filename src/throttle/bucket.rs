@@ -245,9 +245,10 @@ impl InstantParts {
     fn nanos_since(self, earlier: Self) -> u64 {
         let nanos = i64::from(self.nanos) - i64::from(earlier.nanos);
         match self.secs.checked_sub(earlier.secs) {
+            // At least one second, so `nanos` (above -1 s) cannot underflow.
             Some(secs) if secs > 0 => (secs as u64)
-                .saturating_mul(1_000_000_000)
-                .saturating_add_signed(nanos),
+                .checked_mul(1_000_000_000)
+                .map_or(u64::MAX, |whole| whole.saturating_add_signed(nanos)),
             Some(0) if nanos > 0 => nanos as u64,
             Some(_) => 0,
             // Only for instants centuries apart.
@@ -677,6 +678,7 @@ mod tests {
         assert_eq!(at(i64::MAX, 0).nanos_since(at(i64::MIN, 0)), u64::MAX);
         assert_eq!(at(i64::MIN, 0).nanos_since(at(i64::MAX, 0)), 0);
         assert_eq!(at(i64::MAX, 0).nanos_since(at(0, 0)), u64::MAX);
+        assert_eq!(at(i64::MAX, 0).nanos_since(at(0, 5)), u64::MAX);
     }
 
     #[test]
