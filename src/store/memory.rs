@@ -16,8 +16,7 @@ use crate::clock::SharedClock;
 use crate::throttle::bucket::{BoundedState, GovernorClock, SharedState};
 
 type Direct = RateLimiter<NotKeyed, InMemoryState, GovernorClock, StateInformationMiddleware>;
-type Keyed =
-    RateLimiter<BucketKey, SharedState<BucketKey>, GovernorClock, StateInformationMiddleware>;
+type Keyed = RateLimiter<BucketKey, SharedState, GovernorClock, StateInformationMiddleware>;
 
 /// Token buckets in this process's memory: exact GCRA through `governor`,
 /// read from the layer's [`Clock`](crate::clock::Clock).
@@ -64,7 +63,7 @@ struct Buckets {
     interval_nanos: u64,
     direct: Direct,
     keyed: Keyed,
-    state: Arc<BoundedState<BucketKey>>,
+    state: Arc<BoundedState>,
 }
 
 impl Buckets {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -19,6 +20,7 @@ use siphasher::sip::SipHasher13;
 use crate::clock::SharedClock;
 use crate::error::ConfigError;
 use crate::prehashed::BuildPassThrough;
+use crate::store::BucketKey;
 
 /// A token bucket: `rate` tokens per second refill a bucket of `burst`
 /// tokens; each request takes one.
@@ -163,12 +165,35 @@ pub(crate) fn ceil_secs(duration: Duration) -> u64 {
 pub(crate) struct GovernorClock {
     clock: SharedClock,
     origin: Instant,
+    /// `origin` as seconds and nanoseconds, when [`InstantParts`] reads
+    /// instants correctly on this platform (checked in [`new`](Self::new)).
+    origin_parts: Option<InstantParts>,
 }
 
 impl GovernorClock {
     pub(crate) fn new(clock: SharedClock) -> Self {
         let origin = clock.now();
-        Self { clock, origin }
+        let origin_parts = InstantParts::of(origin).filter(|&parts| parts.agree_with_std(origin));
+        Self {
+            clock,
+            origin,
+            origin_parts,
+        }
+    }
+
+    /// Nanoseconds from `origin` to `now` (0 if `now` is earlier), in `u64`
+    /// arithmetic: governor's `From<Duration>` goes through `u128` and panics
+    /// past 584 years, where this saturates.
+    #[inline]
+    fn since_origin(&self, now: Instant) -> u64 {
+        if let (Some(origin), Some(now)) = (self.origin_parts, InstantParts::of(now)) {
+            return now.nanos_since(origin);
+        }
+        let elapsed = now.checked_duration_since(self.origin).unwrap_or_default();
+        elapsed
+            .as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(elapsed.subsec_nanos()))
     }
 }
 
@@ -177,19 +202,121 @@ impl governor::clock::Clock for GovernorClock {
 
     #[inline]
     fn now(&self) -> Nanos {
-        // In `u64` arithmetic: governor's `From<Duration>` goes through
-        // `u128` and panics past 584 years, where this saturates.
-        let elapsed = self
-            .clock
-            .now()
-            .checked_duration_since(self.origin)
-            .unwrap_or_default();
-        Nanos::new(
-            elapsed
-                .as_secs()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(u64::from(elapsed.subsec_nanos())),
-        )
+        Nanos::new(self.since_origin(self.clock.now()))
+    }
+}
+
+/// An [`Instant`] read as the seconds and nanoseconds it holds.
+///
+/// std offers no numeric view of an `Instant`: the only way is a
+/// subtraction, `checked_duration_since`, which is not inlined and costs
+/// ~55 instructions per read (std's `sub_timespec`, see BENCHMARKS.md), as
+/// much as the rest of the bucket check. An `Instant`'s `Hash` (derived)
+/// writes its seconds and then its nanoseconds, which this reads instead.
+/// That is std's implementation, not its promise, so
+/// [`agree_with_std`](Self::agree_with_std) checks it against the
+/// subtraction once per clock, and any other shape of `Hash` (other writes,
+/// other widths) reads as `None`: the clock then subtracts as before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct InstantParts {
+    secs: i64,
+    nanos: u32,
+}
+
+impl InstantParts {
+    #[inline]
+    fn of(instant: Instant) -> Option<Self> {
+        let mut reader = PartsReader::default();
+        instant.hash(&mut reader);
+        match reader {
+            PartsReader {
+                writes: 2,
+                secs,
+                nanos,
+                odd: false,
+            } if nanos < 1_000_000_000 => Some(Self { secs, nanos }),
+            _ => None,
+        }
+    }
+
+    /// Nanoseconds from `earlier` to `self`, 0 if `self` is earlier,
+    /// saturating at `u64::MAX`.
+    #[inline]
+    fn nanos_since(self, earlier: Self) -> u64 {
+        let nanos = i64::from(self.nanos) - i64::from(earlier.nanos);
+        match self.secs.checked_sub(earlier.secs) {
+            // At least one second, so `nanos` (above -1 s) cannot underflow.
+            Some(secs) if secs > 0 => (secs as u64)
+                .checked_mul(1_000_000_000)
+                .map_or(u64::MAX, |whole| whole.saturating_add_signed(nanos)),
+            Some(0) if nanos > 0 => nanos as u64,
+            Some(_) => 0,
+            // Only for instants centuries apart.
+            None if self.secs > earlier.secs => u64::MAX,
+            None => 0,
+        }
+    }
+
+    /// Whether reading instants after `origin` this way gives what std's
+    /// subtraction gives.
+    fn agree_with_std(self, origin: Instant) -> bool {
+        [
+            Duration::ZERO,
+            Duration::from_nanos(1),
+            Duration::from_nanos(999_999_999),
+            Duration::from_millis(1500),
+            Duration::new(86_400 * 365, 123_456_789),
+        ]
+        .into_iter()
+        .all(|offset| {
+            origin.checked_add(offset).is_none_or(|later| {
+                Self::of(later).map(|parts| parts.nanos_since(self))
+                    == u64::try_from(later.duration_since(origin).as_nanos()).ok()
+            })
+        })
+    }
+}
+
+/// The [`Hasher`] that [`InstantParts::of`] reads an `Instant` with: one
+/// 64-bit write (seconds), then one 32-bit write (nanoseconds); anything
+/// else marks it `odd`.
+#[derive(Default)]
+struct PartsReader {
+    writes: u8,
+    secs: i64,
+    nanos: u32,
+    odd: bool,
+}
+
+impl Hasher for PartsReader {
+    fn write(&mut self, _: &[u8]) {
+        self.odd = true;
+    }
+
+    #[inline]
+    fn write_i64(&mut self, secs: i64) {
+        self.odd |= self.writes != 0;
+        self.secs = secs;
+        self.writes = self.writes.saturating_add(1);
+    }
+
+    #[inline]
+    fn write_u64(&mut self, secs: u64) {
+        match i64::try_from(secs) {
+            Ok(secs) => self.write_i64(secs),
+            Err(_) => self.odd = true,
+        }
+    }
+
+    #[inline]
+    fn write_u32(&mut self, nanos: u32) {
+        self.odd |= self.writes != 1;
+        self.nanos = nanos;
+        self.writes = self.writes.saturating_add(1);
+    }
+
+    fn finish(&self) -> u64 {
+        0
     }
 }
 
@@ -214,7 +341,67 @@ impl<K> Hash for Hashed<K> {
     }
 }
 
-type Shard<K> = HashMap<Hashed<K>, Nanos, BuildPassThrough>;
+/// An IPv4 client with 32 bits of its keyed hash: with its TAT, a 16-byte
+/// map entry, four to a cache line (a [`Hashed`] [`BucketKey`] entry is 40
+/// bytes and often spans two lines). With many clients nearly every check
+/// misses the cache, so the lines a lookup touches are most of its time.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct V4Key {
+    hash: u32,
+    ip: u32,
+}
+
+impl Hash for V4Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // The map takes its bucket index from the low bits and its tag from
+        // the top seven: both come from the stored 32 bits.
+        let hash = u64::from(self.hash);
+        state.write_u64(hash | (hash << 32));
+    }
+}
+
+/// One shard's buckets: IPv4 clients apart, in small entries.
+#[derive(Default)]
+struct Shard {
+    v4: HashMap<V4Key, Nanos, BuildPassThrough>,
+    other: HashMap<Hashed<BucketKey>, Nanos, BuildPassThrough>,
+}
+
+impl Shard {
+    fn len(&self) -> usize {
+        self.v4.len() + self.other.len()
+    }
+
+    /// Frees room in a full shard: forget full buckets (exact), then, if
+    /// none were full, the eighth closest to full.
+    fn evict(&mut self, now: Nanos, capacity: usize) {
+        self.v4.retain(|_, tat| *tat > now);
+        self.other.retain(|_, tat| *tat > now);
+        if self.len() < capacity {
+            return;
+        }
+        let mut tats: Vec<Nanos> = self
+            .v4
+            .values()
+            .chain(self.other.values())
+            .copied()
+            .collect();
+        let drop = (capacity / 8).max(1).min(tats.len());
+        let (_, cutoff, _) = tats.select_nth_unstable(drop - 1);
+        let cutoff = *cutoff;
+        let mut removed = 0;
+        let mut keep = |tat: &mut Nanos| {
+            if *tat < cutoff || (*tat == cutoff && removed < drop) {
+                removed += 1;
+                false
+            } else {
+                true
+            }
+        };
+        self.v4.retain(|_, tat| keep(tat));
+        self.other.retain(|_, tat| keep(tat));
+    }
+}
 
 /// SipHash-1-3 with a random key: the algorithm of std's `RandomState`
 /// (same DoS resistance for attacker-chosen keys such as client addresses),
@@ -287,8 +474,8 @@ const SHARDS: usize = 64;
 /// closest to full; only then can a forgotten key get more than its bucket
 /// (at most the tokens it had yet to regain). Size the capacity for the
 /// number of keys active within one `window`.
-pub(crate) struct BoundedState<K> {
-    shards: Box<[Mutex<Shard<K>>]>,
+pub(crate) struct BoundedState {
+    shards: Box<[Mutex<Shard>]>,
     hasher: SipKey,
     shard_capacity: usize,
     clock: GovernorClock,
@@ -297,7 +484,7 @@ pub(crate) struct BoundedState<K> {
     start: AtomicU64,
 }
 
-impl<K> fmt::Debug for BoundedState<K> {
+impl fmt::Debug for BoundedState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BoundedState")
             .field("keys", &self.len())
@@ -306,12 +493,10 @@ impl<K> fmt::Debug for BoundedState<K> {
     }
 }
 
-impl<K> BoundedState<K> {
+impl BoundedState {
     pub(crate) fn new(capacity: usize, clock: GovernorClock) -> Self {
         let hasher = SipKey::random();
-        let shards = (0..SHARDS)
-            .map(|_| Mutex::new(HashMap::default()))
-            .collect();
+        let shards = (0..SHARDS).map(|_| Mutex::default()).collect();
         Self {
             shards,
             hasher,
@@ -338,75 +523,82 @@ impl<K> BoundedState<K> {
         let start = Nanos::from(self.start.load(Ordering::Relaxed));
         self.clock.now().saturating_sub(start)
     }
-}
 
-impl<K: Hash + Eq + Clone> StateStore for BoundedState<K> {
-    type Key = K;
-
-    fn measure_and_replace<T, F, E>(&self, key: &K, f: F) -> Result<T, E>
+    /// `key`'s TAT in `shard`'s map `map`, replaced by what `f` makes of it;
+    /// a new key may first make room.
+    #[inline]
+    fn update<Q, T, E>(
+        &self,
+        shard: &mut Shard,
+        map: fn(&mut Shard) -> &mut HashMap<Q, Nanos, BuildPassThrough>,
+        key: Q,
+        f: impl Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    ) -> Result<T, E>
     where
-        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+        Q: Hash + Eq,
     {
-        // One keyed hash per request: it picks the shard and is the map's hash.
-        // Bits 32..38 pick the shard: the map uses the low bits for buckets
-        // and the top seven for tags.
-        let hash = self.hasher.hash_one(key);
-        let mut shard = self.shards[((hash >> 32) as usize) & (SHARDS - 1)]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let key = Hashed {
-            hash,
-            key: key.clone(),
-        };
-        if let Some(tat) = shard.get_mut(&key) {
+        if let Some(tat) = map(shard).get_mut(&key) {
             let (result, next) = f(Some(*tat))?;
             *tat = next;
             return Ok(result);
         }
         let (result, next) = f(None)?;
         if shard.len() >= self.shard_capacity {
-            evict(&mut shard, self.now(), self.shard_capacity);
+            shard.evict(self.now(), self.shard_capacity);
         }
-        shard.insert(key, next);
+        map(shard).insert(key, next);
         Ok(result)
+    }
+}
+
+impl StateStore for BoundedState {
+    type Key = BucketKey;
+
+    // Inlined into the layer's call: governor's closure then needs no
+    // environment in memory, and the call no frame of its own.
+    #[inline]
+    fn measure_and_replace<T, F, E>(&self, key: &BucketKey, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        // One keyed hash per request: it picks the shard and is the map's hash.
+        // Bits 32..38 pick the shard: the maps use the low bits for buckets
+        // and the top seven (of the low 32 for IPv4 keys) for tags.
+        let hash = self.hasher.hash_one(key);
+        let mut shard = self.shards[((hash >> 32) as usize) & (SHARDS - 1)]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let BucketKey::Ip(IpAddr::V4(ip)) = key {
+            let key = V4Key {
+                hash: hash as u32,
+                ip: ip.to_bits(),
+            };
+            return self.update(&mut shard, |s| &mut s.v4, key, f);
+        }
+        // Cloned for the lookup too: std's map looks up by a borrowed form
+        // of its key only, and a `Hashed` holds its key.
+        let key = Hashed {
+            hash,
+            key: key.clone(),
+        };
+        self.update(&mut shard, |s| &mut s.other, key, f)
     }
 }
 
 /// A [`BoundedState`] shared between governor's limiter and its owner.
 #[derive(Debug)]
-pub(crate) struct SharedState<K>(pub(crate) std::sync::Arc<BoundedState<K>>);
+pub(crate) struct SharedState(pub(crate) std::sync::Arc<BoundedState>);
 
-impl<K: Hash + Eq + Clone> StateStore for SharedState<K> {
-    type Key = K;
+impl StateStore for SharedState {
+    type Key = BucketKey;
 
-    fn measure_and_replace<T, F, E>(&self, key: &K, f: F) -> Result<T, E>
+    #[inline]
+    fn measure_and_replace<T, F, E>(&self, key: &BucketKey, f: F) -> Result<T, E>
     where
         F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
     {
         self.0.measure_and_replace(key, f)
     }
-}
-
-/// Frees room in a full shard: forget full buckets (exact), then, if none
-/// were full, the eighth closest to full.
-fn evict<K: Eq>(shard: &mut Shard<K>, now: Nanos, capacity: usize) {
-    shard.retain(|_, tat| *tat > now);
-    if shard.len() < capacity {
-        return;
-    }
-    let mut tats: Vec<Nanos> = shard.values().copied().collect();
-    let drop = (capacity / 8).max(1).min(tats.len());
-    let (_, cutoff, _) = tats.select_nth_unstable(drop - 1);
-    let cutoff = *cutoff;
-    let mut removed = 0;
-    shard.retain(|_, tat| {
-        if *tat < cutoff || (*tat == cutoff && removed < drop) {
-            removed += 1;
-            false
-        } else {
-            true
-        }
-    });
 }
 
 #[cfg(test)]
@@ -461,6 +653,110 @@ mod tests {
         );
         // Keyed: another key, another hash.
         assert_ne!(SipKey::random().hash_one(&1u64), zero.hash_one(&1u64));
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // A real instant: what std's `Hash` is read from.
+    fn instants_are_read_without_subtraction_and_agree_with_std() {
+        let origin = Instant::now();
+        // On this platform the clock takes the fast path; were std's `Hash`
+        // to change, this fails (the clock would still be right, slower).
+        let parts = InstantParts::of(origin).expect("std's Instant hashes as (secs, nanos)");
+        assert!(parts.agree_with_std(origin));
+        let later = InstantParts::of(origin + Duration::new(3, 999_999_999)).unwrap();
+        assert_eq!(later.nanos_since(parts), 3_999_999_999);
+        // Earlier than the origin: zero, as `checked_duration_since` gives.
+        assert_eq!(parts.nanos_since(later), 0);
+    }
+
+    #[test]
+    fn instant_parts_saturate_and_borrow_across_seconds() {
+        let at = |secs, nanos| InstantParts { secs, nanos };
+        assert_eq!(at(5, 100).nanos_since(at(4, 900)), 999_999_200);
+        assert_eq!(at(5, 100).nanos_since(at(5, 100)), 0);
+        assert_eq!(at(5, 99).nanos_since(at(5, 100)), 0);
+        assert_eq!(at(i64::MAX, 0).nanos_since(at(i64::MIN, 0)), u64::MAX);
+        assert_eq!(at(i64::MIN, 0).nanos_since(at(i64::MAX, 0)), 0);
+        assert_eq!(at(i64::MAX, 0).nanos_since(at(0, 0)), u64::MAX);
+        assert_eq!(at(i64::MAX, 0).nanos_since(at(0, 5)), u64::MAX);
+    }
+
+    #[test]
+    fn parts_reader_rejects_any_other_shape_of_hash() {
+        let read = |f: &dyn Fn(&mut PartsReader)| {
+            let mut reader = PartsReader::default();
+            f(&mut reader);
+            (reader.writes, reader.odd)
+        };
+        assert_eq!(
+            read(&|r| {
+                r.write_i64(1);
+                r.write_u32(2)
+            }),
+            (2, false)
+        );
+        assert!(
+            read(&|r| {
+                r.write_u32(2);
+                r.write_i64(1)
+            })
+            .1
+        );
+        assert!(
+            read(&|r| {
+                r.write_i64(1);
+                r.write_u32(2);
+                r.write_u32(3)
+            })
+            .1
+        );
+        assert!(
+            read(&|r| {
+                r.write_i64(1);
+                r.write_u8(2)
+            })
+            .1
+        );
+        assert!(read(&|r| r.write_u128(1)).1);
+    }
+
+    #[test]
+    fn governor_clock_counts_manual_time_to_the_nanosecond() {
+        use governor::clock::Clock as _;
+        let manual = crate::clock::ManualClock::new();
+        let clock = GovernorClock::new(std::sync::Arc::new(manual.clone()));
+        assert!(clock.origin_parts.is_some());
+        assert_eq!(clock.now().as_u64(), 0);
+        manual.advance(Duration::new(2, 5));
+        assert_eq!(clock.now().as_u64(), 2_000_000_005);
+    }
+
+    #[test]
+    fn ipv4_and_other_keys_share_the_shard_bound_and_eviction() {
+        let clock = crate::clock::ManualClock::new();
+        let state = BoundedState::new(SHARDS, GovernorClock::new(std::sync::Arc::new(clock)));
+        let take = |key: &BucketKey| {
+            state
+                .measure_and_replace(key, |tat| {
+                    // Never full: a TAT far ahead.
+                    Ok::<_, ()>((tat.is_some(), Nanos::from(u64::MAX / 2)))
+                })
+                .unwrap()
+        };
+        let v4 = BucketKey::Ip(std::net::Ipv4Addr::new(10, 0, 0, 1).into());
+        let v6 = BucketKey::Ip(std::net::Ipv6Addr::LOCALHOST.into());
+        let text = BucketKey::text("a key");
+        for key in [&v4, &v6, &text] {
+            assert!(!take(key));
+            assert!(take(key));
+        }
+        assert_eq!(state.len(), 3);
+        // One key per shard: many more keys stay bounded at the capacity.
+        for i in 0..10_000u32 {
+            take(&BucketKey::Ip(std::net::Ipv4Addr::from(i).into()));
+            take(&BucketKey::text(i.to_string()));
+        }
+        assert!(state.len() <= SHARDS, "{}", state.len());
     }
 
     #[test]

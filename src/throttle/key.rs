@@ -318,22 +318,32 @@ impl SourceIp {
     #[must_use]
     #[inline]
     pub fn client_ip(&self, request: &RequestInfo<'_>) -> Option<IpAddr> {
-        let client = canonical(peer_ip(request.extensions)?);
+        self.client_ip_of(request.extensions, request.headers)
+    }
+
+    /// [`client_ip`](Self::client_ip) from the parts it reads: the layer's
+    /// call needs no [`RequestInfo`] in memory for it.
+    #[inline]
+    pub(crate) fn client_ip_of(
+        &self,
+        extensions: &Extensions,
+        headers: &HeaderMap,
+    ) -> Option<IpAddr> {
+        let client = canonical(peer_ip(extensions)?);
         if self.trusted.is_empty() || !self.is_trusted(client) {
             return Some(client);
         }
-        Some(self.forwarded_client(request, client))
+        Some(self.forwarded_client(headers, client))
     }
 
     /// The client a trusted proxy at `client` forwarded the request for.
     #[cold]
-    fn forwarded_client(&self, request: &RequestInfo<'_>, mut client: IpAddr) -> IpAddr {
+    fn forwarded_client(&self, headers: &HeaderMap, mut client: IpAddr) -> IpAddr {
         let name = match self.header {
             ForwardedHeader::XForwardedFor => "x-forwarded-for",
             ForwardedHeader::Forwarded => "forwarded",
         };
-        let values = request
-            .headers
+        let values = headers
             .get_all(name)
             .iter()
             .filter_map(|value| value.to_str().ok());

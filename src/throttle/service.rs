@@ -399,7 +399,7 @@ where
         let key = match &shared.key {
             KeyExtractor::Stage => BucketKey::Global,
             KeyExtractor::SourceIp(source) => source
-                .client_ip(&RequestInfo::new(&request, None))
+                .client_ip_of(request.extensions(), request.headers())
                 .map_or(BucketKey::Global, BucketKey::Ip),
             KeyExtractor::Other(key) => key
                 .extract(&RequestInfo::new(&request, route.as_ref()))
