@@ -245,6 +245,11 @@ fn throttle_rows(keys: usize) -> Vec<Row> {
             "apigw TokenBucketThrottle (std clock)",
             Arc::new(StdClock) as _,
         ),
+        // The clock source tower_governor reads (quanta's TSC).
+        (
+            "apigw TokenBucketThrottle (quanta clock)",
+            Arc::new(apigw::clock::QuantaClock::new()) as _,
+        ),
     ] {
         let layer = TokenBucketThrottleLayer::builder()
             .rate(1e9)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use apigw::clock::{ManualClock, SharedClock};
+use apigw::clock::{Clock as _, ManualClock, SharedClock};
 use apigw::problem::Rejection;
 use apigw::store::{
     BucketKey, Decision, FailurePolicy, LimitSpec, Limiter, MemoryRateLimitStore, RateLimitStore,
@@ -873,5 +873,71 @@ async fn config_in_api_gateway_words_builds_the_same_layer() {
     assert_eq!(
         send(&mut service, get("/x")).await.status(),
         StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+/// A hand-moved clock that also tells its time as nanoseconds, as
+/// `QuantaClock` does: buckets then read those instead of instants (its
+/// instants stand still, so only the nanoseconds can refill a bucket).
+#[derive(Debug)]
+struct NanosClock(ManualClock, std::time::Instant);
+
+impl apigw::clock::Clock for NanosClock {
+    fn now(&self) -> std::time::Instant {
+        self.1
+    }
+
+    fn unix_time(&self) -> Duration {
+        self.0.unix_time()
+    }
+
+    fn monotonic_nanos(&self) -> Option<u64> {
+        // Offset, so that the origin is not zero.
+        Some(5_000_000_000 + u64::try_from(self.0.elapsed().as_nanos()).unwrap())
+    }
+}
+
+#[test]
+fn a_clock_with_monotonic_nanos_drives_buckets_exactly() {
+    let manual = ManualClock::new();
+    let clock: SharedClock = Arc::new(NanosClock(manual.clone(), manual.now()));
+    let spec = LimitSpec::new("t", Limit::new(1000.0, 500).unwrap(), 1000);
+    let limiter = MemoryRateLimitStore::new().limiter(&spec, &clock);
+    let mut total = admitted(limiter.as_ref(), &BucketKey::Global, 10_000);
+    assert_eq!(total, 500);
+    for _ in 0..1000 {
+        manual.advance(Duration::from_millis(1));
+        total += admitted(limiter.as_ref(), &BucketKey::Global, 10);
+    }
+    assert_eq!(total, 1500);
+    // Keyed buckets too.
+    let key = BucketKey::Ip("10.0.0.1".parse().unwrap());
+    assert_eq!(admitted(limiter.as_ref(), &key, 10_000), 500);
+    manual.advance(Duration::from_millis(3));
+    assert_eq!(admitted(limiter.as_ref(), &key, 10), 3);
+}
+
+#[cfg(feature = "quanta")]
+#[tokio::test]
+async fn the_quanta_clock_admits_the_burst_then_throttles() {
+    let backend = Backend::default();
+    let layer = TokenBucketThrottleLayer::builder()
+        .rate(0.001)
+        .burst(3)
+        .with_clock(Arc::new(apigw::clock::QuantaClock::new()))
+        .build()
+        .unwrap();
+    let mut service = layer.layer(backend.service());
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let response = service.ready().await.unwrap().call(get("/")).await.unwrap();
+        statuses.push(response.status());
+    }
+    assert_eq!(backend.calls(), 3);
+    assert!(statuses[..3].iter().all(|s| *s == StatusCode::OK));
+    assert!(
+        statuses[3..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS)
     );
 }

@@ -168,16 +168,22 @@ pub(crate) struct GovernorClock {
     /// `origin` as seconds and nanoseconds, when [`InstantParts`] reads
     /// instants correctly on this platform (checked in [`new`](Self::new)).
     origin_parts: Option<InstantParts>,
+    /// The clock's [`monotonic_nanos`](crate::clock::Clock::monotonic_nanos)
+    /// at `origin`, for a clock that has them: then they are read instead
+    /// of instants.
+    origin_nanos: Option<u64>,
 }
 
 impl GovernorClock {
     pub(crate) fn new(clock: SharedClock) -> Self {
         let origin = clock.now();
         let origin_parts = InstantParts::of(origin).filter(|&parts| parts.agree_with_std(origin));
+        let origin_nanos = clock.monotonic_nanos();
         Self {
             clock,
             origin,
             origin_parts,
+            origin_nanos,
         }
     }
 
@@ -202,6 +208,10 @@ impl governor::clock::Clock for GovernorClock {
 
     #[inline]
     fn now(&self) -> Nanos {
+        if let Some(origin) = self.origin_nanos {
+            let now = self.clock.monotonic_nanos().unwrap_or(origin);
+            return Nanos::new(now.saturating_sub(origin));
+        }
         Nanos::new(self.since_origin(self.clock.now()))
     }
 }
