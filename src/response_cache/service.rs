@@ -210,15 +210,17 @@ impl Shared {
     /// The settings and route match for a request.
     pub(crate) fn settings_for(&self, parts: &Parts) -> (&Settings, Option<RouteMatch>) {
         if let Some(routes) = &self.routes {
-            // HEAD is answered from GET entries, under GET's route settings.
-            let known_route = parts
-                .extensions
-                .get::<RouteMatch>()
-                .is_some_and(|m| routes.get(m.route_key()).is_some());
-            let found = if parts.method == Method::HEAD && !known_route {
-                routes.lookup(&Method::GET, parts.uri.path())
-            } else {
-                routes.lookup_request(parts)
+            // HEAD is answered from GET entries, under GET's route settings,
+            // unless the route that matched is one of the cache's own.
+            let head = parts.method == Method::HEAD;
+            let found = match parts.extensions.get::<RouteMatch>() {
+                Some(matched) => match routes.get(matched.route_key()) {
+                    Some(settings) => Some((settings, matched.clone())),
+                    None if head => routes.lookup(&Method::GET, parts.uri.path()),
+                    None => None,
+                },
+                None if head => routes.lookup(&Method::GET, parts.uri.path()),
+                None => routes.lookup(&parts.method, parts.uri.path()),
             };
             if let Some((settings, matched)) = found {
                 return (settings, Some(matched));
