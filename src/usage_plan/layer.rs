@@ -172,7 +172,8 @@ impl PeriodMemo {
                 Day::from_days_since_epoch(start + length),
             );
         }
-        let (start, end) = period.bounds(day);
+        // A new day (once a day per plan): read the calendar.
+        let (start, end) = (period.start(day), period.end(day));
         let start_days = start.days_since_epoch();
         let end_days = end.days_since_epoch();
         if let (Ok(day32), Ok(before), Ok(length)) = (

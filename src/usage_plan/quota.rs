@@ -153,22 +153,6 @@ impl QuotaPeriod {
         }
     }
 
-    /// [`start`](Self::start) and [`end`](Self::end) together, reading the
-    /// calendar date once.
-    pub(crate) fn bounds(self, day: Day) -> (Day, Day) {
-        match self {
-            Self::Day | Self::Week => (self.start(day), self.end(day)),
-            Self::Month => {
-                let (y, m, _) = day.ymd();
-                let (next_y, next_m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-                (
-                    Day(days_from_civil(y, m, 1)),
-                    Day(days_from_civil(next_y, next_m, 1)),
-                )
-            }
-        }
-    }
-
     /// The first day of the next period (the end, exclusive).
     #[must_use]
     pub fn end(self, day: Day) -> Day {
@@ -255,7 +239,6 @@ mod tests {
             for days_since_epoch in days {
                 let day = Day::from_days_since_epoch(days_since_epoch);
                 let expected = (period.start(day), period.end(day));
-                assert_eq!(period.bounds(day), expected, "{period:?} {day}");
                 assert_eq!(memo.bounds(period, day), expected, "{period:?} {day}");
                 assert_eq!(memo.bounds(period, day), expected, "{period:?} {day}");
             }
