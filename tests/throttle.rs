@@ -136,17 +136,23 @@ fn sixty_four_threads_get_exactly_burst_then_exactly_k_more_after_k_intervals() 
 }
 
 // R2: burst semantics.
+/// With rate 1000/s and burst 500, a full bucket admits 500 at once, then
+/// one per millisecond: 1500 in the first second.
+fn assert_admits_1500_in_the_first_second(limiter: &dyn Limiter, clock: &ManualClock) {
+    let mut total = admitted(limiter, &BucketKey::Global, 10_000);
+    assert_eq!(total, 500);
+    for _ in 0..1000 {
+        clock.advance(Duration::from_millis(1));
+        total += admitted(limiter, &BucketKey::Global, 10);
+    }
+    assert_eq!(total, 1500);
+}
+
 #[test]
 fn rate_1000_burst_500_admits_1500_in_the_first_second() {
     let clock = ManualClock::new();
     let limiter = limiter(&clock, 1000.0, 500);
-    let mut total = admitted(limiter.as_ref(), &BucketKey::Global, 10_000);
-    assert_eq!(total, 500);
-    for _ in 0..1000 {
-        clock.advance(Duration::from_millis(1));
-        total += admitted(limiter.as_ref(), &BucketKey::Global, 10);
-    }
-    assert_eq!(total, 1500);
+    assert_admits_1500_in_the_first_second(limiter.as_ref(), &clock);
 }
 
 #[test]
@@ -903,13 +909,7 @@ fn a_clock_with_monotonic_nanos_drives_buckets_exactly() {
     let clock: SharedClock = Arc::new(NanosClock(manual.clone(), manual.now()));
     let spec = LimitSpec::new("t", Limit::new(1000.0, 500).unwrap(), 1000);
     let limiter = MemoryRateLimitStore::new().limiter(&spec, &clock);
-    let mut total = admitted(limiter.as_ref(), &BucketKey::Global, 10_000);
-    assert_eq!(total, 500);
-    for _ in 0..1000 {
-        manual.advance(Duration::from_millis(1));
-        total += admitted(limiter.as_ref(), &BucketKey::Global, 10);
-    }
-    assert_eq!(total, 1500);
+    assert_admits_1500_in_the_first_second(limiter.as_ref(), &manual);
     // Keyed buckets too.
     let key = BucketKey::Ip("10.0.0.1".parse().unwrap());
     assert_eq!(admitted(limiter.as_ref(), &key, 10_000), 500);
