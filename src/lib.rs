@@ -138,6 +138,8 @@ pub mod route;
 #[cfg(feature = "throttle")]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "throttle", feature = "usage-plan"))))]
 pub mod store;
+#[cfg(any(feature = "events", feature = "access-log"))]
+mod swar;
 #[cfg(feature = "throttle")]
 #[cfg_attr(docsrs, doc(cfg(feature = "throttle")))]
 pub mod throttle;

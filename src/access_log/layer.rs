@@ -21,6 +21,7 @@ use crate::error::ConfigError;
 use crate::identity::{Ipv4Text, RequestId};
 use crate::observe::{Observation, Observed};
 use crate::problem::Rejection;
+use crate::swar::{any_flagged, json_escape_bits, splat, zero_bytes};
 
 /// Longest value written for one variable.
 const MAX_VALUE_LEN: usize = 512;
@@ -675,31 +676,10 @@ const NEEDS_ESCAPE: [bool; 256] = {
 /// bytes at a time: most values (ids, methods, paths) have none, and a
 /// table lookup per byte cost more than the copy.
 pub(super) fn needs_escape(value: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // Non-zero iff some byte of `v` is zero (borrows only carry past a
-    // byte that is itself zero, so the answer, not the position, is exact).
-    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    let mut chunks = value.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        // Bytes >= 0x80 (non-ASCII), below 0x20 (controls; bytes >= 0x80
-        // masked out by `!x`), `"`, `\\` and DEL.
-        let flagged = (x & HIGHS)
-            | (x.wrapping_sub(ONES * 0x20) & !x & HIGHS)
-            | zero_byte(x ^ (ONES * u64::from(b'"')))
-            | zero_byte(x ^ (ONES * u64::from(b'\\')))
-            | zero_byte(x ^ (ONES * 0x7f));
-        if flagged != 0 {
-            return true;
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&b| NEEDS_ESCAPE[usize::from(b)])
+    // JSON's own, then non-ASCII (the high bit itself) and DEL.
+    any_flagged(value, |x| {
+        json_escape_bits(x) | x | zero_bytes(x ^ splat(0x7f))
+    })
 }
 
 /// Appends `value` escaped as JSON string content: clean runs are copied

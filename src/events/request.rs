@@ -739,6 +739,7 @@ mod borrowed {
     use crate::events::{StringMap, v2};
     use crate::identity::ApiKeyIdentity;
     use crate::route::RouteMatch;
+    use crate::swar::{any_flagged, json_escape_bits, splat};
 
     pub(super) struct V1<'a> {
         pub(super) resource: &'a str,
@@ -773,36 +774,6 @@ mod borrowed {
         entries
     }
 
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-
-    /// For eight bytes at once (SWAR): the high bit of a byte of the result
-    /// is set where that byte is a control character, `"` or `\`. Borrows
-    /// only start at such bytes, so "any bit set" is exact.
-    fn escape_bits(word: u64) -> u64 {
-        let zero_at = |x: u64| x.wrapping_sub(ONES) & !x;
-        (word.wrapping_sub(ONES * 0x20) & !word)
-            | zero_at(word ^ (ONES * u64::from(b'"')))
-            | zero_at(word ^ (ONES * u64::from(b'\\')))
-    }
-
-    /// Whether `bits` flags any byte of `bytes`, eight bytes per step and
-    /// no early exit (the text is copied or escaped whole anyway).
-    fn any_flagged(bytes: &[u8], bits: impl Fn(u64) -> u64) -> bool {
-        let mut chunks = bytes.chunks_exact(8);
-        let mut acc = 0;
-        for chunk in &mut chunks {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            acc |= bits(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        let mut word = [b'a'; 8];
-        word[..rest.len()].copy_from_slice(rest);
-        acc |= bits(u64::from_le_bytes(word));
-        acc & HIGH != 0
-    }
-
     /// `"text"`, for text known to need no escaping.
     fn raw(out: &mut Vec<u8>, text: &[u8]) {
         out.reserve(text.len() + 2);
@@ -814,7 +785,7 @@ mod borrowed {
     /// A JSON string. Text without `"`, `\` or control characters (nearly
     /// all header and query text) is copied as it is.
     pub(super) fn string(out: &mut Vec<u8>, text: &str) -> Result<(), serde_json::Error> {
-        if any_flagged(text.as_bytes(), escape_bits) {
+        if any_flagged(text.as_bytes(), json_escape_bits) {
             return serde_json::to_writer(out, text);
         }
         raw(out, text.as_bytes());
@@ -827,7 +798,9 @@ mod borrowed {
     fn header_value(out: &mut Vec<u8>, value: &HeaderValue) -> Result<(), serde_json::Error> {
         let bytes = value.as_bytes();
         // 0x7f and above: `w + 1` or `w` has the high bit set.
-        if any_flagged(bytes, |w| escape_bits(w) | w.wrapping_add(ONES) | w) {
+        if any_flagged(bytes, |w| {
+            json_escape_bits(w) | w.wrapping_add(splat(1)) | w
+        }) {
             return string(out, &value_text(value));
         }
         raw(out, bytes);
