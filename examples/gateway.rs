@@ -604,7 +604,7 @@ pub fn gateway(
 
     let stack = ServiceBuilder::new()
         // One body type for the server (axum's).
-        .map_response(|response: Response<_>| response.map(Body::new))
+        .map_response(|response: Response<_>| response.map(Body::from))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(log)

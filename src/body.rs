@@ -119,6 +119,25 @@ where
     }
 }
 
+/// axum's body, without boxing the inner service's body again: a
+/// `GatewayBody<axum::body::Body>` (at any depth of layers) becomes the axum
+/// body it holds, and only a layer's own complete body is converted. Use it
+/// where a server wants one body type: `response.map(Body::from)` instead of
+/// `response.map(Body::new)`, which boxes every response.
+#[cfg(feature = "axum")]
+impl<B> From<GatewayBody<B>> for axum_core::body::Body
+where
+    B: Into<axum_core::body::Body>,
+{
+    fn from(body: GatewayBody<B>) -> Self {
+        match body.kind {
+            Kind::Inner { body } => body.into(),
+            Kind::Full { data: Some(data) } => Self::from(*data),
+            Kind::Full { data: None } => Self::empty(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +171,25 @@ mod tests {
         );
         // Any inner body: at most one word more than the larger variant.
         assert!(size_of::<GatewayBody<Full<Bytes>>>() <= size_of::<Full<Bytes>>() + 8);
+    }
+
+    #[cfg(feature = "axum")]
+    #[tokio::test]
+    async fn into_axum_body_unwraps_the_inner_body_at_any_depth() {
+        use axum_core::body::Body as AxumBody;
+        type Two = GatewayBody<GatewayBody<AxumBody>>;
+        let inner = Two::new(GatewayBody::new(AxumBody::from("inner")));
+        let body = AxumBody::from(inner);
+        assert_eq!(body.size_hint().exact(), Some(5));
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "inner");
+        let middle = Two::new(GatewayBody::full("problem"));
+        assert_eq!(
+            AxumBody::from(middle).collect().await.unwrap().to_bytes(),
+            "problem"
+        );
+        let empty = AxumBody::from(Two::empty());
+        assert!(empty.is_end_stream());
+        assert!(empty.collect().await.unwrap().to_bytes().is_empty());
     }
 
     #[tokio::test]

@@ -79,8 +79,11 @@ impl RequestId {
     #[must_use]
     pub fn from_header_value(value: &HeaderValue) -> Option<Self> {
         let id = value.as_bytes();
-        let valid =
-            !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN && id.iter().all(u8::is_ascii_graphic);
+        // `!`..=`~`, checked without an early exit so that it vectorizes.
+        let graphic = id
+            .iter()
+            .fold(true, |ok, &b| ok & (b.wrapping_sub(b'!') <= b'~' - b'!'));
+        let valid = !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN && graphic;
         valid.then(|| Self(value.clone()))
     }
 
@@ -100,21 +103,31 @@ impl RequestId {
         extensions.get::<Self>().cloned()
     }
 
-    /// The request's id, inserting one (from the header, or fresh) when absent.
+    /// The request's id: the extension's, else the header's, else a fresh
+    /// one, which is then inserted so that every later [`find`](Self::find)
+    /// agrees. An id taken from the header is not inserted: `find` reads the
+    /// same one from the header (and the extension map stays smaller).
     pub fn get_or_insert<B>(request: &mut http::Request<B>) -> Self {
-        if let Some(id) = request.extensions().get::<Self>() {
-            return id.clone();
+        if let Some(id) = Self::find(request.extensions(), request.headers()) {
+            return id;
         }
-        let id = Self::find(request.extensions(), request.headers()).unwrap_or_default();
-        request.extensions_mut().insert(id.clone());
+        Self::insert_fresh(request.extensions_mut())
+    }
+
+    /// A fresh id, inserted into `extensions`.
+    fn insert_fresh(extensions: &mut Extensions) -> Self {
+        let id = Self::new();
+        extensions.insert(id.clone());
         id
     }
 
     /// The id.
     #[must_use]
     pub fn as_str(&self) -> &str {
-        // Only visible ASCII is ever held (checked on the way in).
-        self.0.to_str().unwrap_or_default()
+        // Only visible ASCII is ever held (checked on the way in), so UTF-8's
+        // check (word at a time) always passes; `HeaderValue::to_str` would
+        // check every byte again.
+        std::str::from_utf8(self.0.as_bytes()).unwrap_or_default()
     }
 
     /// The id as a header value (for `x-request-id`, `x-amzn-requestid`),
@@ -515,7 +528,8 @@ mod extract {
     extension_extractor!(ApiKeyIdentity, "UsagePlanLayer");
 
     /// Never fails: the id a layer set, the `x-request-id` header, or a fresh
-    /// one (then inserted, so later extractions agree).
+    /// one (then inserted, so later extractions agree), as
+    /// [`RequestId::get_or_insert`] finds it.
     impl<S: Send + Sync> FromRequestParts<S> for RequestId {
         type Rejection = std::convert::Infallible;
 
@@ -523,12 +537,8 @@ mod extract {
             parts: &mut Parts,
             _state: &S,
         ) -> Result<Self, Self::Rejection> {
-            if let Some(id) = parts.extensions.get::<RequestId>() {
-                return Ok(id.clone());
-            }
-            let id = RequestId::find(&parts.extensions, &parts.headers).unwrap_or_default();
-            parts.extensions.insert(id.clone());
-            Ok(id)
+            Ok(RequestId::find(&parts.extensions, &parts.headers)
+                .unwrap_or_else(|| RequestId::insert_fresh(&mut parts.extensions)))
         }
     }
 }
@@ -598,6 +608,38 @@ mod tests {
         let mut request = http::Request::new(());
         let first = RequestId::get_or_insert(&mut request);
         assert_eq!(RequestId::get_or_insert(&mut request), first);
+        assert_eq!(
+            RequestId::find(request.extensions(), request.headers()),
+            Some(first)
+        );
+        // From the header: the same id every time, and for `find` too.
+        let mut request = http::Request::new(());
+        request
+            .headers_mut()
+            .insert(REQUEST_ID_HEADER, HeaderValue::from_static("from-header"));
+        assert_eq!(
+            RequestId::get_or_insert(&mut request).as_str(),
+            "from-header"
+        );
+        assert_eq!(
+            RequestId::get_or_insert(&mut request).as_str(),
+            "from-header"
+        );
+        assert_eq!(
+            RequestId::find(request.extensions(), request.headers())
+                .unwrap()
+                .as_str(),
+            "from-header"
+        );
+    }
+
+    #[test]
+    fn request_ids_take_every_visible_ascii_byte_and_no_other() {
+        for byte in 0..=u8::MAX {
+            let value = HeaderValue::from_bytes(&[b'a', byte, b'z']);
+            let taken = value.ok().and_then(|v| RequestId::from_header_value(&v));
+            assert_eq!(taken.is_some(), byte.is_ascii_graphic(), "byte {byte:#04x}");
+        }
     }
 
     #[test]

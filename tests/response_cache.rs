@@ -815,6 +815,49 @@ async fn c5_axum_routes_key_on_the_route_and_the_raw_path() {
     assert_eq!(calls.load(SeqCst), 3);
 }
 
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn converted_to_axum_bodies_a_miss_is_still_recorded_and_a_hit_served() {
+    // `Body::from` unwraps passed-through bodies and boxes a recording one:
+    // the copy for the cache must still see every frame.
+    use axum::body::Body as AxumBody;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let backend = service_fn(move |_: Request<AxumBody>| {
+        let n = counter.fetch_add(1, SeqCst) + 1;
+        async move { Ok::<_, Infallible>(Response::new(AxumBody::from(format!("call {n}")))) }
+    });
+    let app = tower::ServiceBuilder::new()
+        .map_response(|response: Response<_>| response.map(AxumBody::from))
+        .layer(layer(ResponseCacheLayer::builder()))
+        .service(backend);
+    let request = |method: &str| {
+        Request::builder()
+            .method(method)
+            .uri("/orders/7")
+            .body(AxumBody::empty())
+            .unwrap()
+    };
+    let mut seen = Vec::new();
+    for method in ["GET", "GET", "POST"] {
+        let response = app.clone().oneshot(request(method)).await.unwrap();
+        let x_cache = response.headers().get("x-cache").cloned();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        seen.push((x_cache, body));
+    }
+    assert_eq!(
+        seen[0],
+        (Some("Miss".parse().unwrap()), Bytes::from("call 1"))
+    );
+    assert_eq!(
+        seen[1],
+        (Some("Hit".parse().unwrap()), Bytes::from("call 1"))
+    );
+    // Not cached (POST): passed through, unwrapped, the backend's own body.
+    assert_eq!(seen[2].1, Bytes::from("call 2"));
+    assert_eq!(calls.load(SeqCst), 2);
+}
+
 // ---- C6: CPDoS ----------------------------------------------------------------
 
 #[tokio::test]

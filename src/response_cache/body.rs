@@ -54,6 +54,24 @@ impl<B> CacheBody<B> {
     }
 }
 
+/// axum's body: a body passed through is the inner body itself (not boxed
+/// again); one being copied for the cache is boxed, so the copy still sees
+/// every frame. See `GatewayBody`'s conversion, which this completes.
+#[cfg(feature = "axum")]
+impl<B> From<CacheBody<B>> for axum_core::body::Body
+where
+    B: Body<Data = Bytes> + Into<axum_core::body::Body> + Send + 'static,
+    B::Error: Into<axum_core::BoxError>,
+{
+    fn from(body: CacheBody<B>) -> Self {
+        if body.recorder.is_none() {
+            body.inner.into()
+        } else {
+            Self::new(body)
+        }
+    }
+}
+
 /// An empty pass-through body, so outer layers that need `Default` bodies
 /// (tower-http's CORS, which answers preflights itself) compose with the cache.
 impl<B: Default> Default for CacheBody<B> {

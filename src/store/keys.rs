@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::error::ConfigError;
@@ -229,8 +229,12 @@ impl MemoryKeyStore {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// One write of the value's bytes: SipHash counts the length itself,
+    /// so a length prefix (`[u8]`'s `Hash`) would only add a round.
     fn hash(&self, value: &str) -> u64 {
-        self.inner.hasher.hash_one(value.as_bytes())
+        let mut hasher = self.inner.hasher.build_hasher();
+        hasher.write(value.as_bytes());
+        hasher.finish()
     }
 
     /// Adds a key; ids and values must be unique.

@@ -90,9 +90,12 @@ impl Hash for BucketKey {
             Self::Global => state.write_u8(0),
             Self::Ip(IpAddr::V4(ip)) => state.write_u64((1 << 32) | u64::from(ip.to_bits())),
             Self::Ip(IpAddr::V6(ip)) => state.write_u128(ip.to_bits()),
+            // The bytes while the hasher's buffer is still empty, then the
+            // tag (no length: the keyed hashes count it). Two writes, not
+            // `str`'s three with the tag first.
             Self::Text(text) => {
+                state.write(text.as_bytes());
                 state.write_u8(2);
-                text.hash(state);
             }
         }
     }
@@ -334,5 +337,35 @@ pub trait Limiter: Send + Sync + fmt::Debug + 'static {
     /// The number of keys held in memory, for stores that keep any.
     fn keys_in_memory(&self) -> Option<usize> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::hash::{BuildHasher, RandomState};
+
+    use super::*;
+
+    #[test]
+    fn equal_keys_hash_alike_and_kinds_stay_apart() {
+        let random = RandomState::new();
+        let hash = |key: &BucketKey| random.hash_one(key);
+        // Text keys by content, whatever `Arc` holds them.
+        assert_eq!(
+            hash(&BucketKey::text("GET /orders")),
+            hash(&BucketKey::text(String::from("GET /orders")))
+        );
+        let keys = [
+            BucketKey::Global,
+            BucketKey::text(""),
+            BucketKey::text("\0"),
+            BucketKey::text("a"),
+            BucketKey::text("ab"),
+            BucketKey::Ip("10.0.0.1".parse().unwrap()),
+            BucketKey::Ip("::1".parse().unwrap()),
+        ];
+        let hashes: HashSet<u64> = keys.iter().map(hash).collect();
+        assert_eq!(hashes.len(), keys.len());
     }
 }

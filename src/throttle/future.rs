@@ -92,7 +92,7 @@ pin_project! {
         // that its poll is a plain map of the inner future's.
         Plain { #[pin] future: S::Future },
         Waiting { check: Pending<ReqBody>, service: Option<S> },
-        Inner { #[pin] future: S::Future, budget: Option<Box<Budget>> },
+        Inner { #[pin] future: S::Future, budget: Option<Budget> },
         Ready { response: Option<Response<GatewayBody<B>>> },
     }
 }
@@ -105,10 +105,10 @@ where
     pub(crate) fn inner(future: S::Future, budget: Option<Budget>) -> Self {
         let kind = match budget {
             None => Kind::Plain { future },
-            // Boxed: keeps the future small on the path without headers.
+            // Inline: two header values, cheaper to move than to allocate.
             Some(budget) => Kind::Inner {
                 future,
-                budget: Some(Box::new(budget)),
+                budget: Some(budget),
             },
         };
         Self { kind }
@@ -179,10 +179,10 @@ where
                                 return Poll::Pending;
                             };
                             let future = service.call(request);
-                            self.as_mut().project().kind.set(Kind::Inner {
-                                future,
-                                budget: budget.map(Box::new),
-                            });
+                            self.as_mut()
+                                .project()
+                                .kind
+                                .set(Kind::Inner { future, budget });
                         }
                         Verdict::Reject {
                             responses,

@@ -120,11 +120,16 @@ impl ExtractKey for Stage {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Route;
 
+impl Route {
+    /// The bucket of `route`.
+    pub(crate) fn bucket_of(route: &RouteKey) -> BucketKey {
+        BucketKey::text(route.to_string())
+    }
+}
+
 impl ExtractKey for Route {
     fn extract(&self, request: &RequestInfo<'_>) -> Option<BucketKey> {
-        request
-            .route
-            .map(|route| BucketKey::text(route.to_string()))
+        request.route.map(Self::bucket_of)
     }
 }
 

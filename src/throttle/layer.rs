@@ -10,9 +10,11 @@ use tower_layer::Layer;
 
 use super::Limit;
 use super::key::{
-    ApiKeyHeader, ExtractKey, ForwardedHeader, KeySource, Principal, Route, SourceIp, TrustedProxy,
+    ApiKeyHeader, ExtractKey, ForwardedHeader, KeySource, Principal, SourceIp, TrustedProxy,
 };
-use super::service::{KeyExtractor, LimiterRef, Shared, TokenBucketThrottle};
+use super::service::{
+    KeyExtractor, LimiterRef, RouteBuckets, RouteLimiter, Shared, TokenBucketThrottle,
+};
 use crate::clock::{SharedClock, default_clock};
 use crate::error::ConfigError;
 use crate::problem::GatewayResponses;
@@ -51,7 +53,7 @@ impl TokenBucketThrottleLayer {
     pub fn keys_in_memory(&self) -> usize {
         let shared = &self.shared;
         std::iter::once(&shared.default)
-            .chain(shared.routes.iter().map(|(_, l)| l))
+            .chain(shared.routes.iter().map(|route| &route.limiter))
             .filter_map(|l| l.store.keys_in_memory())
             .sum()
     }
@@ -289,24 +291,27 @@ impl TokenBucketThrottleLayerBuilder {
                 None => limiter,
             })
         };
+        let limiter = |name: String, limit| limiter(name, limit).with_policy(&self.name);
         let default = limiter(self.name.clone(), default);
         let routes: Vec<_> = route_limits
             .iter()
-            .map(|(key, limit)| (key.clone(), limiter(format!("{}:{key}", self.name), *limit)))
+            .map(|(key, limit)| {
+                RouteLimiter::new(key.clone(), limiter(format!("{}:{key}", self.name), *limit))
+            })
             .collect();
         let table = if routes.is_empty() {
             None
         } else {
             let mut builder = crate::route::RouteTable::builder();
-            for (key, _) in &routes {
-                builder = builder.route_key(key.clone(), ());
+            for route in &routes {
+                builder = builder.route_key(route.route.clone(), ());
             }
             Some(builder.build()?)
         };
         let key = match (self.key, self.key_source) {
             (Some(key), _) => KeyExtractor::Other(key),
             (None, KeySource::Stage) => KeyExtractor::Stage,
-            (None, KeySource::Route) => KeyExtractor::Other(Box::new(Route)),
+            (None, KeySource::Route) => KeyExtractor::Route(RouteBuckets::default()),
             (None, KeySource::ClientIp) => {
                 KeyExtractor::SourceIp(SourceIp::trusting(self.trusted).with_header(self.forwarded))
             }

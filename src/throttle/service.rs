@@ -1,8 +1,10 @@
 //! The throttle service.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::mem;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -12,9 +14,10 @@ use tower_service::Service;
 
 use super::bucket::ceil_secs;
 use super::future::{ResponseFuture, Verdict};
-use super::key::{ExtractKey, RequestInfo, SourceIp};
+use super::key::{ExtractKey, RequestInfo, Route, SourceIp};
 use super::{Limit, ThrottleRejection, ThrottleRejectionKind};
 use crate::identity::RequestId;
+use crate::prehashed::BuildPassThrough;
 use crate::problem::{GatewayResponseType, GatewayResponses, Rejection};
 use crate::route::{RouteKey, RouteMatch, RouteTable};
 use crate::store::{BucketKey, Decision, FailurePolicy, Limiter, MemoryLimiter, StoreError};
@@ -46,6 +49,32 @@ const DIGIT_PAIRS: &[u8; 200] = b"\
 4041424344454647484950515253545556575859\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
+
+/// How many decimal digits `value` has.
+#[inline]
+fn decimal_len(value: u64) -> usize {
+    value.checked_ilog10().map_or(1, |log| log as usize + 1)
+}
+
+/// `value` in decimal into `out`, which holds exactly its digits: two digits
+/// per division, from a table, from the right.
+#[inline]
+fn write_digits(out: &mut [u8], value: u64) {
+    let mut i = out.len();
+    let mut v = value;
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        out[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if v >= 10 {
+        let pair = v as usize * 2;
+        out[i - 2..i].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        out[i - 1] = b'0' + v as u8;
+    }
+}
 
 /// A structured-field list (`"name";q=1;w=2, "other";…`) written into a
 /// fixed buffer: no formatting machinery, one allocation for the value.
@@ -83,31 +112,38 @@ impl FieldList {
         self
     }
 
+    /// `;<key>=<value>`.
+    #[inline]
     fn param(&mut self, key: &[u8], value: u64) -> &mut Self {
+        let digits = decimal_len(value);
+        let at = self.len;
+        let start = at + key.len() + 2;
+        let end = start + digits;
+        if end > self.buf.len() {
+            return self.param_cut(key, value);
+        }
+        // Written in place: no pass through a digit buffer and no byte-by-
+        // byte bounds check.
+        self.buf[at] = b';';
+        for (slot, &byte) in self.buf[at + 1..start - 1].iter_mut().zip(key) {
+            *slot = byte;
+        }
+        self.buf[start - 1] = b'=';
+        write_digits(&mut self.buf[start..end], value);
+        self.len = end;
+        self
+    }
+
+    /// [`param`](Self::param) when it does not fit: as much of it as does.
+    #[cold]
+    fn param_cut(&mut self, key: &[u8], value: u64) -> &mut Self {
         self.push(b";");
         self.push(key);
         self.push(b"=");
-        // Two digits per division, from a table.
         let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        let mut v = value;
-        while v >= 100 {
-            let pair = (v % 100) as usize * 2;
-            v /= 100;
-            i -= 2;
-            digits[i] = DIGIT_PAIRS[pair];
-            digits[i + 1] = DIGIT_PAIRS[pair + 1];
-        }
-        if v >= 10 {
-            let pair = v as usize * 2;
-            i -= 2;
-            digits[i] = DIGIT_PAIRS[pair];
-            digits[i + 1] = DIGIT_PAIRS[pair + 1];
-        } else {
-            i -= 1;
-            digits[i] = b'0' + v as u8;
-        }
-        self.push(&digits[i..]);
+        let count = decimal_len(value);
+        write_digits(&mut digits[..count], value);
+        self.push(&digits[..count]);
         self
     }
 
@@ -141,15 +177,15 @@ impl FieldList {
     }
 }
 
-/// The route a request matched: its [`RouteMatch`], axum's `MatchedPath`,
-/// or a match against `table`.
-pub(crate) fn route_of<B>(
-    request: &Request<B>,
+/// The route a request matched: its [`RouteMatch`] (borrowed), axum's
+/// `MatchedPath`, or a match against `table`.
+pub(crate) fn route_of<'a, B>(
+    request: &'a Request<B>,
     table: Option<&RouteTable<()>>,
-) -> Option<RouteKey> {
+) -> Option<Cow<'a, RouteKey>> {
     let extensions = request.extensions();
     if let Some(matched) = extensions.get::<RouteMatch>() {
-        return Some(matched.route_key().clone());
+        return Some(Cow::Borrowed(matched.route_key()));
     }
     #[cfg(feature = "axum")]
     if let Some(path) = extensions.get::<axum::extract::MatchedPath>() {
@@ -159,11 +195,11 @@ pub(crate) fn route_of<B>(
             request.uri().path(),
             crate::route::DEFAULT_STAGE,
         )
-        .map(|m| m.route_key().clone());
+        .map(|m| Cow::Owned(m.route_key().clone()));
     }
     table?
         .lookup(request.method(), request.uri().path())
-        .map(|(_, m)| m.route_key().clone())
+        .map(|(_, m)| Cow::Owned(m.route_key().clone()))
 }
 
 /// One limit's buckets: the store's limiter and, when the layer keeps its
@@ -173,6 +209,32 @@ pub(crate) fn route_of<B>(
 pub(crate) struct LimiterRef {
     pub(crate) store: Arc<dyn Limiter>,
     pub(crate) memory: Option<Arc<MemoryLimiter>>,
+    /// The limit's `RateLimit-Policy` value, made with the layer: it changes
+    /// only with the limit. `None` until [`with_policy`](Self::with_policy).
+    pub(crate) policy: Option<PolicyValue>,
+}
+
+/// A `RateLimit-Policy` value and the limit it was made for.
+#[derive(Clone, Debug)]
+pub(crate) struct PolicyValue {
+    limit: Limit,
+    value: HeaderValue,
+}
+
+impl PolicyValue {
+    fn new(name: &str, limit: Limit) -> Self {
+        Self {
+            limit,
+            value: policy_value(name, limit),
+        }
+    }
+}
+
+/// `"name";q=<burst>;w=<window>`.
+fn policy_value(name: &str, limit: Limit) -> HeaderValue {
+    FieldList::new()
+        .policy(name, u64::from(limit.burst()), limit.window())
+        .value()
 }
 
 impl LimiterRef {
@@ -180,6 +242,7 @@ impl LimiterRef {
         Self {
             store,
             memory: None,
+            policy: None,
         }
     }
 
@@ -188,7 +251,72 @@ impl LimiterRef {
         Self {
             store: Arc::clone(&memory) as Arc<dyn Limiter>,
             memory: Some(memory),
+            policy: None,
         }
+    }
+
+    /// Makes the `RateLimit-Policy` value of the layer named `name`.
+    pub(crate) fn with_policy(mut self, name: &str) -> Self {
+        self.policy = Some(PolicyValue::new(name, self.store.spec().limit()));
+        self
+    }
+}
+
+/// A route's own limit.
+#[derive(Debug)]
+pub(crate) struct RouteLimiter {
+    pub(crate) route: RouteKey,
+    /// The route's bucket under the [`Route`] key, made when the layer is
+    /// built.
+    pub(crate) bucket: BucketKey,
+    pub(crate) limiter: LimiterRef,
+}
+
+impl RouteLimiter {
+    pub(crate) fn new(route: RouteKey, limiter: LimiterRef) -> Self {
+        Self {
+            bucket: Route::bucket_of(&route),
+            route,
+            limiter,
+        }
+    }
+}
+
+/// How many routes without a limit of their own [`RouteBuckets`] keeps the
+/// bucket key of. Routes come from the configuration, so there are few.
+const ROUTE_BUCKETS: usize = 1024;
+
+/// The [`Route`] key's bucket keys of routes without a limit of their own
+/// (those with one keep theirs in [`RouteLimiter`]), each made on the
+/// route's first request rather than on every one. Past [`ROUTE_BUCKETS`]
+/// routes, a new route's key is made per request.
+#[derive(Default)]
+pub(crate) struct RouteBuckets(RwLock<HashMap<RouteKey, BucketKey, BuildPassThrough>>);
+
+impl RouteBuckets {
+    fn bucket(&self, route: &RouteKey) -> BucketKey {
+        if let Some(bucket) = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(route)
+        {
+            return bucket.clone();
+        }
+        self.insert(route)
+    }
+
+    #[cold]
+    fn insert(&self, route: &RouteKey) -> BucketKey {
+        let mut buckets = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(bucket) = buckets.get(route) {
+            return bucket.clone();
+        }
+        let bucket = Route::bucket_of(route);
+        if buckets.len() < ROUTE_BUCKETS {
+            buckets.insert(route.clone(), bucket.clone());
+        }
+        bucket
     }
 }
 
@@ -198,12 +326,14 @@ pub(crate) enum KeyExtractor {
     /// The stage's one bucket: nothing to extract.
     Stage,
     SourceIp(SourceIp),
+    /// [`Route`], with its keys made once per route.
+    Route(RouteBuckets),
     Other(Box<dyn ExtractKey>),
 }
 
 pub(crate) struct Shared {
     pub(crate) default: LimiterRef,
-    pub(crate) routes: Vec<(RouteKey, LimiterRef)>,
+    pub(crate) routes: Vec<RouteLimiter>,
     pub(crate) table: Option<RouteTable<()>>,
     pub(crate) key: KeyExtractor,
     pub(crate) needs_route: bool,
@@ -226,29 +356,37 @@ impl fmt::Debug for Shared {
 }
 
 impl Shared {
+    /// The limit of `route`, and the route's [`Route`] bucket key when it
+    /// has a limit of its own.
     #[inline]
-    fn limiter(&self, route: Option<&RouteKey>) -> &LimiterRef {
+    fn limiter(&self, route: Option<&RouteKey>) -> (&LimiterRef, Option<&BucketKey>) {
         if self.routes.is_empty() {
-            return &self.default;
+            return (&self.default, None);
         }
         route
-            .and_then(|route| self.routes.iter().find(|(key, _)| key == route))
-            .map_or(&self.default, |(_, limiter)| limiter)
+            .and_then(|route| self.routes.iter().find(|limit| limit.route == *route))
+            .map_or((&self.default, None), |limit| {
+                (&limit.limiter, Some(&limit.bucket))
+            })
     }
 
-    /// Admit with optional headers, or the rejection.
+    /// Admit with optional headers, or the rejection. `policy` is the
+    /// limiter's `RateLimit-Policy` value made with the layer; used while
+    /// the limiter's limit is the one it was made for.
     fn decide(
         &self,
         limiter: &dyn Limiter,
+        policy: Option<&PolicyValue>,
         result: Result<Decision, StoreError>,
     ) -> Result<Option<Budget>, Box<(Rejection, ThrottleRejection)>> {
         let spec = limiter.spec();
         let limit = spec.limit();
         match result {
             Ok(Decision::Admitted { remaining, reset }) => Ok(self.headers.then(|| Budget {
-                policy: FieldList::new()
-                    .policy(&self.name, u64::from(limit.burst()), limit.window())
-                    .value(),
+                policy: match policy {
+                    Some(made) if made.limit == limit => made.value.clone(),
+                    _ => policy_value(&self.name, limit),
+                },
                 state: FieldList::new()
                     .state(&self.name, u64::from(remaining), reset)
                     .value(),
@@ -276,7 +414,7 @@ impl Shared {
     /// The response future for a decision the store made at once.
     fn answer<S, ReqBody, ResBody>(
         &self,
-        limiter: &Arc<dyn Limiter>,
+        limiter: &LimiterRef,
         result: Result<Decision, StoreError>,
         request: Request<ReqBody>,
         inner: &mut S,
@@ -284,7 +422,7 @@ impl Shared {
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     {
-        match self.decide(limiter.as_ref(), result) {
+        match self.decide(limiter.store.as_ref(), limiter.policy.as_ref(), result) {
             Ok(budget) => ResponseFuture::inner(inner.call(request), budget),
             Err(rejected) => {
                 let (rejection, typed) = *rejected;
@@ -395,24 +533,29 @@ where
         } else {
             None
         };
-        let limiter = shared.limiter(route.as_ref());
+        let (limiter, route_bucket) = shared.limiter(route.as_deref());
         let key = match &shared.key {
             KeyExtractor::Stage => BucketKey::Global,
             KeyExtractor::SourceIp(source) => source
                 .client_ip_of(request.extensions(), request.headers())
                 .map_or(BucketKey::Global, BucketKey::Ip),
+            // What `Route::extract` gives, without formatting the route.
+            KeyExtractor::Route(buckets) => match (route_bucket, route.as_deref()) {
+                (Some(bucket), _) => bucket.clone(),
+                (None, Some(route)) => buckets.bucket(route),
+                (None, None) => BucketKey::Global,
+            },
             KeyExtractor::Other(key) => key
-                .extract(&RequestInfo::new(&request, route.as_ref()))
+                .extract(&RequestInfo::new(&request, route.as_deref()))
                 .unwrap_or(BucketKey::Global),
         };
+        drop(route);
         // The common case: in-memory buckets, no budget headers. Admitted,
         // there is nothing else to decide.
         if let (Some(memory), false) = (&limiter.memory, shared.headers) {
             return match memory.try_take(&key) {
                 Ok(()) => ResponseFuture::inner(self.inner.call(request), None),
-                Err(rejected) => {
-                    shared.answer(&limiter.store, Ok(rejected), request, &mut self.inner)
-                }
+                Err(rejected) => shared.answer(limiter, Ok(rejected), request, &mut self.inner),
             };
         }
         match limiter.store.check(&key).into_ready() {
@@ -420,15 +563,16 @@ where
             Ok(Ok(Decision::Admitted { .. })) if !shared.headers => {
                 ResponseFuture::inner(self.inner.call(request), None)
             }
-            Ok(result) => shared.answer(&limiter.store, result, request, &mut self.inner),
+            Ok(result) => shared.answer(limiter, result, request, &mut self.inner),
             Err(pending) => {
                 let clone = self.inner.clone();
                 let service = mem::replace(&mut self.inner, clone);
                 let shared = Arc::clone(&self.shared);
+                let policy = limiter.policy.clone();
                 let limiter = Arc::clone(&limiter.store);
                 let check = Box::pin(async move {
                     let result = pending.await;
-                    match shared.decide(limiter.as_ref(), result) {
+                    match shared.decide(limiter.as_ref(), policy.as_ref(), result) {
                         Ok(budget) => Verdict::Admit { request, budget },
                         Err(rejected) => Verdict::Reject {
                             responses: shared.responses.clone(),
@@ -447,7 +591,146 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::FieldList;
+    use std::sync::Mutex;
+
+    use tower::ServiceExt;
+    use tower_layer::Layer;
+
+    use super::*;
+    use crate::clock::SharedClock;
+    use crate::store::{LimitSpec, MemoryRateLimitStore, RateLimitStore, StoreFuture};
+    use crate::throttle::{KeySource, TokenBucketThrottleLayer};
+
+    /// In-memory buckets that record the keys they are asked for.
+    #[derive(Debug, Default)]
+    struct Recording(Arc<Mutex<Vec<(String, BucketKey)>>>);
+
+    #[derive(Debug)]
+    struct RecordingLimiter(Arc<dyn Limiter>, Arc<Mutex<Vec<(String, BucketKey)>>>);
+
+    impl RateLimitStore for Recording {
+        fn limiter(&self, spec: &LimitSpec, clock: &SharedClock) -> Arc<dyn Limiter> {
+            let inner = MemoryRateLimitStore::new().limiter(spec, clock);
+            Arc::new(RecordingLimiter(inner, Arc::clone(&self.0)))
+        }
+    }
+
+    impl Limiter for RecordingLimiter {
+        fn spec(&self) -> &LimitSpec {
+            self.0.spec()
+        }
+
+        fn check(&self, key: &BucketKey) -> StoreFuture<Result<Decision, StoreError>> {
+            let name = self.spec().name().to_owned();
+            self.1.lock().unwrap().push((name, key.clone()));
+            self.0.check(key)
+        }
+    }
+
+    #[tokio::test]
+    async fn route_keys_are_the_route_keys_text_made_once() {
+        let store = Arc::new(Recording::default());
+        let seen = Arc::clone(&store.0);
+        let layer = TokenBucketThrottleLayer::builder()
+            .key(KeySource::Route)
+            .name("route")
+            .route("GET /a", 100.0, 100)
+            .with_store(store)
+            .build()
+            .unwrap();
+        let service = answering_ok(&layer);
+        let request = |route: Option<&str>| {
+            let mut request = Request::get("/").body(()).unwrap();
+            if let Some(route) = route {
+                let key: RouteKey = route.parse().unwrap();
+                request
+                    .extensions_mut()
+                    .insert(RouteMatch::new(key, Vec::new(), "prod"));
+            }
+            request
+        };
+        for route in [
+            Some("GET /a"),
+            Some("POST /b"),
+            Some("GET /a"),
+            Some("POST /b"),
+            None,
+        ] {
+            let response = service.clone().oneshot(request(route)).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+        let seen = seen.lock().unwrap().clone();
+        let text = |s: &str| BucketKey::text(s);
+        assert_eq!(
+            seen,
+            [
+                ("route:GET /a".to_owned(), text("GET /a")),
+                ("route".to_owned(), text("POST /b")),
+                ("route:GET /a".to_owned(), text("GET /a")),
+                ("route".to_owned(), text("POST /b")),
+                ("route".to_owned(), BucketKey::Global),
+            ]
+        );
+        // The same key each time, made once.
+        let (BucketKey::Text(first), BucketKey::Text(second)) = (&seen[1].1, &seen[3].1) else {
+            panic!("text keys");
+        };
+        assert!(Arc::ptr_eq(first, second));
+    }
+
+    #[tokio::test]
+    async fn each_limits_policy_header_is_made_with_the_layer() {
+        let layer = TokenBucketThrottleLayer::builder()
+            .name("m")
+            .rate(2.0)
+            .burst(4)
+            .route("GET /a", 100.0, 50)
+            .rate_limit_headers(true)
+            .build()
+            .unwrap();
+        let service = answering_ok(&layer);
+        let request = |path: &str| Request::get(path).body(()).unwrap();
+        for _ in 0..2 {
+            let a = service.clone().oneshot(request("/a")).await.unwrap();
+            assert_eq!(a.headers()["ratelimit-policy"], "\"m\";q=50;w=1");
+            let other = service.clone().oneshot(request("/b")).await.unwrap();
+            assert_eq!(other.headers()["ratelimit-policy"], "\"m\";q=4;w=2");
+        }
+        let made = service.shared.default.policy.as_ref().unwrap();
+        assert_eq!(made.value, policy_value("m", Limit::new(2.0, 4).unwrap()));
+    }
+
+    /// `layer` in front of a service that answers 200.
+    fn answering_ok(
+        layer: &TokenBucketThrottleLayer,
+    ) -> TokenBucketThrottle<
+        impl Service<
+            Request<()>,
+            Response = Response<()>,
+            Error = std::convert::Infallible,
+            Future: Send,
+        > + Clone
+        + Send,
+    > {
+        layer.layer(tower::service_fn(|_: Request<()>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(()))
+        }))
+    }
+
+    #[test]
+    fn route_buckets_stay_bounded_and_still_answer() {
+        let buckets = RouteBuckets::default();
+        for i in 0..ROUTE_BUCKETS + 10 {
+            let route: RouteKey = format!("GET /r{i}").parse().unwrap();
+            assert_eq!(
+                buckets.bucket(&route),
+                BucketKey::text(format!("GET /r{i}"))
+            );
+        }
+        assert_eq!(buckets.0.read().unwrap().len(), ROUTE_BUCKETS);
+        let late: RouteKey = format!("GET /r{}", ROUTE_BUCKETS + 1).parse().unwrap();
+        assert_eq!(buckets.bucket(&late), Route::bucket_of(&late));
+    }
 
     #[test]
     fn field_list_numbers_in_decimal() {
@@ -463,5 +746,26 @@ mod tests {
                 .param(b"q", u64::MAX);
         }
         assert_eq!(list.value().len(), 192);
+    }
+
+    #[test]
+    fn field_list_numbers_at_every_length_and_cut_at_any_point() {
+        let mut value = 1u64;
+        for _ in 0..19 {
+            for v in [value - 1, value, value + 1, value * 9] {
+                let mut list = FieldList::new();
+                list.item("q").param(b"r", v);
+                assert_eq!(list.value(), format!("\"q\";r={v}").as_str());
+            }
+            value *= 10;
+        }
+        // A parameter that does not fit is written as far as it fits.
+        for name_len in 150..192 {
+            let name = "n".repeat(name_len);
+            let mut list = FieldList::new();
+            list.item(&name).param(b"w", 12_345_678_901_234);
+            let full = format!("\"{name}\";w=12345678901234");
+            assert_eq!(list.value(), &full[..full.len().min(192)]);
+        }
     }
 }

@@ -292,7 +292,7 @@ where
             None
         };
         let required = route
-            .as_ref()
+            .as_deref()
             .and_then(|r| shared.routes.iter().find(|(key, _)| key == r))
             .map_or(shared.required, |(_, required)| *required);
         if !required {
@@ -340,7 +340,8 @@ where
                 return ResponseFuture::ready(response);
             }
         };
-        let limiter = plan.limiter(route.as_ref());
+        let limiter = plan.limiter(route.as_deref());
+        drop(route);
         let bucket = BucketKey::Text(key.shared_id());
         let (quota, now) = if plan.quota.is_some() {
             let (day, now) = shared.today();
