@@ -69,11 +69,26 @@ async fn admin(url: &str) -> redis::aio::MultiplexedConnection {
 /// A manual clock set to the Redis server's time (quota keys expire at real
 /// dates, so the layers' calendar must be near the server's).
 async fn server_clock(url: &str) -> ManualClock {
+    ManualClock::at_unix_time(server_time(url).await)
+}
+
+/// A manual clock `offset_secs` from the start of the Redis server's UTC
+/// day, for tests whose clocks must fall on a chosen side of midnight
+/// whatever the hour they run at.
+async fn server_day_clock(url: &str, offset_secs: i64) -> ManualClock {
+    let now = server_time(url).await.as_secs();
+    let midnight = i64::try_from(now - now % 86_400).unwrap();
+    ManualClock::at_unix_time(Duration::from_secs(
+        u64::try_from(midnight + offset_secs).unwrap(),
+    ))
+}
+
+async fn server_time(url: &str) -> Duration {
     let (secs, micros): (u64, u64) = redis::cmd("TIME")
         .query_async(&mut admin(url).await)
         .await
         .unwrap();
-    ManualClock::at_unix_time(Duration::from_secs(secs) + Duration::from_micros(micros))
+    Duration::from_secs(secs) + Duration::from_micros(micros)
 }
 
 fn backend() -> BoxCloneService<Request<Body>, Response<Body>, Infallible> {
@@ -251,9 +266,10 @@ async fn throttled_requests_never_count() {
 async fn clock_skew_between_instances_changes_nothing() {
     let url = redis_url();
     let prefix = prefix();
-    let early = server_clock(&url).await;
-    let late = server_clock(&url).await;
-    late.advance(Duration::from_secs(3600));
+    // An hour apart inside one UTC day: the same quota period on both (a
+    // skew across midnight is a new period, tested below).
+    let early = server_day_clock(&url, 3600).await;
+    let late = server_day_clock(&url, 2 * 3600).await;
     let stores = [patient(&url, &prefix), patient(&url, &prefix)];
     let throttles = vec![
         throttle(&stores[0], &early, 10, FailurePolicy::Closed),
@@ -272,6 +288,38 @@ async fn clock_skew_between_instances_changes_nothing() {
         25,
         "one quota, whatever the clocks"
     );
+}
+
+/// A replica whose clock is already past midnight starts the new day's
+/// quota; one still before midnight then counts against that newest day,
+/// never the old one (a period never goes back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs redis"]
+async fn skew_across_midnight_counts_against_the_newest_day() {
+    let url = redis_url();
+    let prefix = prefix();
+    let before = server_day_clock(&url, -1800).await;
+    let after = server_day_clock(&url, 1800).await;
+    let store = patient(&url, &prefix);
+    let (lagging, _) = usage_plan(&store, &before, 1000, 25, FailurePolicy::Closed);
+    let (leading, _) = usage_plan(&store, &after, 1000, 25, FailurePolicy::Closed);
+
+    let statuses = hammer(std::slice::from_ref(&lagging), 10).await;
+    assert_eq!(count(&statuses, StatusCode::OK), 10, "yesterday's quota");
+    let statuses = hammer(std::slice::from_ref(&leading), 30).await;
+    assert_eq!(count(&statuses, StatusCode::OK), 25, "today's quota, fresh");
+    let statuses = hammer(std::slice::from_ref(&lagging), 10).await;
+    assert_eq!(
+        count(&statuses, StatusCode::TOO_MANY_REQUESTS),
+        10,
+        "the lagging replica counts against today, which is spent"
+    );
+
+    let today = Day::from_unix(clock_unix(&after));
+    let yesterday = Day::from_unix(clock_unix(&before));
+    assert_eq!(yesterday.next(), today);
+    let usage = store.usage("key-1", yesterday, today).await.unwrap();
+    assert_eq!(usage.days, vec![(yesterday, 10), (today, 25)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
