@@ -42,7 +42,7 @@ use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use apigw::access_log::{AccessLogConfig, AccessLogLayerBuilder, WriteAccessLog};
-use apigw::clock::{Clock, TokioClock};
+use apigw::clock::{Clock, SharedClock, TokioClock};
 use apigw::events::v2;
 use apigw::integration::{LambdaIntegration, PayloadFormat, handler_fn};
 use apigw::jwt::{IssuerConfig, JwtAuthorizerConfig, JwtAuthorizerLayerBuilder};
@@ -121,6 +121,11 @@ pub struct GatewayConfig {
     /// every block of the stack.
     #[serde(default)]
     pub gateway_responses: GatewayResponsesConfig,
+    /// The clock the usage plans count quota periods and rate limits with
+    /// (not read from the file). Default: tokio's clock. Tests set one whose
+    /// day cannot end while they run.
+    #[serde(skip)]
+    pub usage_plan_clock: Option<SharedClock>,
 }
 
 /// API Gateway HTTP API's `CorsConfiguration`, converted into tower-http's
@@ -625,11 +630,15 @@ pub fn gateway(
                 .gateway_responses(responses.clone())
                 .build()?,
         )
-        .layer(
-            UsagePlanLayerBuilder::try_from(config.usage_plans)?
-                .gateway_responses(responses.clone())
-                .build()?,
-        )
+        .layer({
+            let plans = UsagePlanLayerBuilder::try_from(config.usage_plans)?
+                .gateway_responses(responses.clone());
+            match config.usage_plan_clock {
+                Some(clock) => plans.with_clock(clock),
+                None => plans,
+            }
+            .build()?
+        })
         .layer(
             TokenBucketThrottleLayerBuilder::try_from(config.route_throttle)?
                 .gateway_responses(responses.clone())

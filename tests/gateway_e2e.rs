@@ -7,7 +7,9 @@
 mod gateway;
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use apigw::clock::{Clock, ManualClock, TokioClock};
 use gateway::{Demo, GatewayConfig};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
@@ -23,7 +25,40 @@ async fn start(config: GatewayConfig) -> Result<Demo, gateway::BoxError> {
 /// Access-log lines, as the gateway wrote them.
 type Lines = Arc<Mutex<Vec<String>>>;
 
-async fn start_logged(config: GatewayConfig) -> Result<(Demo, Lines), gateway::BoxError> {
+/// tokio's clock, except that its wall clock starts at noon UTC of the day
+/// the test starts and runs on from there: the demo's `DAY` quota cannot
+/// roll over while a test runs, even one started at 23:59:59.
+#[derive(Debug)]
+struct Noon {
+    start: Instant,
+    noon: Duration,
+}
+
+impl Noon {
+    fn today() -> Self {
+        const DAY: u64 = 86_400;
+        let today = TokioClock.unix_time().as_secs() / DAY * DAY;
+        Self {
+            start: TokioClock.now(),
+            noon: Duration::from_secs(today + DAY / 2),
+        }
+    }
+}
+
+impl Clock for Noon {
+    fn now(&self) -> Instant {
+        TokioClock.now()
+    }
+
+    fn unix_time(&self) -> Duration {
+        self.noon + self.now().saturating_duration_since(self.start)
+    }
+}
+
+async fn start_logged(mut config: GatewayConfig) -> Result<(Demo, Lines), gateway::BoxError> {
+    config
+        .usage_plan_clock
+        .get_or_insert_with(|| Arc::new(Noon::today()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let lines = Lines::default();
@@ -291,6 +326,45 @@ async fn a_throttled_request_never_reaches_the_authorizer() -> TestResult {
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
         assert!(kind.starts_with("urn:apigw:problem:throttled"), "{kind}");
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_day_quota_starts_afresh_at_utc_midnight() -> TestResult {
+    // 23:59:30 UTC on 2023-11-14, on a clock the test moves.
+    let clock = Arc::new(ManualClock::at_unix_time(Duration::from_secs(
+        1_700_006_400 - 30,
+    )));
+    let mut config = GatewayConfig::embedded()?;
+    config.usage_plan_clock = Some(clock.clone());
+    let demo = start(config).await?;
+    let client = Client::new();
+    let key = api_key(&demo)?;
+    let reports = || {
+        client
+            .get(format!("{}/reports", demo.base))
+            .header("authorization", bearer(&demo.token))
+            .header("x-api-key", &key)
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(reports().await?.status(), StatusCode::OK);
+    }
+    let (status, kind, _) = problem(reports().await?).await?;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        kind.starts_with("urn:apigw:problem:quota-exceeded"),
+        "{kind}"
+    );
+    // One second before midnight: still spent.
+    clock.advance(Duration::from_secs(29));
+    assert_eq!(reports().await?.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Midnight: a new day, the whole quota again.
+    clock.advance(Duration::from_secs(1));
+    for _ in 0..5 {
+        assert_eq!(reports().await?.status(), StatusCode::OK);
+    }
+    assert_eq!(reports().await?.status(), StatusCode::TOO_MANY_REQUESTS);
     Ok(())
 }
 
