@@ -80,6 +80,10 @@ pub const DEFAULT_CONFIG: &str = include_str!("gateway.json");
 /// The audience of the demo tokens.
 pub const AUDIENCE: &str = "orders-api";
 
+/// The prefix of every metric name: Prometheus names cannot start with a
+/// digit (`4XXError`).
+pub const METRICS_PREFIX: &str = "apigw_";
+
 /// The scope `POST /orders` requires in the default configuration.
 pub const WRITE_SCOPE: &str = "orders/write";
 
@@ -578,6 +582,8 @@ pub fn gateway(
     base: &str,
     access_log: impl WriteAccessLog,
 ) -> Result<(App<impl Stack>, Demo), BoxError> {
+    // The recorder first, so that every metric a layer registers reaches it.
+    let _ = prometheus();
     let issuer = DemoIssuer::generate(base)?;
     if config.authorizer.jwt_configuration.is_none() && config.authorizer.issuers.is_empty() {
         let demo: IssuerConfig =
@@ -613,7 +619,11 @@ pub fn gateway(
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(log)
-        .layer(GatewayMetricsLayer::builder().prefix("apigw_").build())
+        .layer(
+            GatewayMetricsLayer::builder()
+                .prefix(METRICS_PREFIX)
+                .build(),
+        )
         .option_layer(cors)
         .layer(MatchRouteLayer::with_options(
             routes,
@@ -656,13 +666,14 @@ pub fn gateway(
         })
         .layer(
             ResponseCacheLayerBuilder::try_from(config.cache_settings)?
+                // The cache counts its hits and misses itself: into the
+                // metrics layer's series, under the same names.
+                .metrics_prefix(METRICS_PREFIX)
                 .gateway_responses(responses.clone())
                 .build()?,
         )
         .service(orders_api(responses)?);
 
-    // Prometheus names cannot start with a digit (`4XXError`): hence the prefix.
-    let _ = prometheus();
     let app = App {
         demo: issuer.router().merge(metrics_router()),
         stack,

@@ -510,22 +510,51 @@ async fn metrics_in_prometheus_format() -> TestResult {
     }
     let response = client.get(format!("{}/stock", demo.base)).send().await?;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // A cache miss, then a hit.
+    for expected in ["Miss", "Hit"] {
+        let response = client
+            .get(format!("{}/orders/42", demo.base))
+            .header("authorization", bearer(&demo.token))
+            .send()
+            .await?;
+        assert_eq!(header(&response, "x-cache").as_deref(), Some(expected));
+    }
 
     let response = client.get(format!("{}/metrics", demo.base)).send().await?;
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await?;
     // The recorder is global to the test process: other tests add to it.
-    let value = |name: &str| {
+    let value = |name: &str, route: &str| {
         text.lines()
             .filter(|line| line.starts_with(&format!("{name}{{")))
             .filter(|line| {
-                line.contains(r#"route="GET /stock""#) && line.contains(r#"stage="prod""#)
+                line.contains(&format!(r#"route="{route}""#)) && line.contains(r#"stage="prod""#)
             })
             .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>()
     };
-    assert!(value("apigw_Count") >= 3.0, "{text}");
-    assert!(value("apigw_4XXError") >= 1.0, "{text}");
+    assert!(value("apigw_Count", "GET /stock") >= 3.0, "{text}");
+    assert!(value("apigw_4XXError", "GET /stock") >= 1.0, "{text}");
+    // The cache's own counts land in the same prefixed series.
+    assert!(
+        value("apigw_CacheMissCount", "GET /orders/{id}") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        value("apigw_CacheHitCount", "GET /orders/{id}") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        value("apigw_CacheStoreCount", "GET /orders/{id}") >= 1.0,
+        "{text}"
+    );
+    // Every series carries the prefix.
+    let unprefixed: Vec<_> = text
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter(|line| !line.starts_with(gateway::METRICS_PREFIX))
+        .collect();
+    assert!(unprefixed.is_empty(), "{unprefixed:?}");
     Ok(())
 }
 
