@@ -8,6 +8,8 @@
 //! curl -i localhost:3000/pets -H 'authorization: nope'          # 401
 //! ```
 
+#![allow(clippy::print_stdout)]
+
 use apigw::events::authorizer::{AuthorizerRequest, IamPolicyResponse};
 use apigw::identity::AuthorizerContext;
 use apigw::lambda_authorizer::{AuthorizeError, LambdaAuthorizerCacheLayer};
@@ -43,6 +45,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/admin", get(|| async { "admin" }))
         .layer(layer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    println!("listening on http://127.0.0.1:3000 (Ctrl-C to stop); try:");
+    println!("  curl -i localhost:3000/pets -H 'authorization: allow-alice'   # 200");
+    println!(
+        "  curl -i localhost:3000/admin -H 'authorization: allow-alice'  # 403, implicit deny"
+    );
+    println!("  curl -i localhost:3000/pets -H 'authorization: nope'          # 401");
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -13,6 +13,8 @@
 //! a function in a Lambda-compatible local runtime through the Invoke API
 //! instead of the in-process handler.
 
+#![allow(clippy::print_stdout)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,7 +85,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let addr = SocketAddr::from(([127, 0, 0, 1], 3000));
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(%addr, "serving");
+    println!("listening on http://{addr} (Ctrl-C to stop); try:");
+    println!("  curl -i 'http://{addr}/hello/ana?greeting=hi' -H 'cookie: theme=dark'");
     axum::serve(listener, app).await?;
     Ok(())
 }
