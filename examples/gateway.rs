@@ -30,8 +30,18 @@
 //! format through `metrics-exporter-prometheus`; access-log lines go to
 //! stdout.
 //!
+//! As an edge gateway it trusts nothing the client says about itself: an
+//! `x-request-id` it sends is replaced by the gateway's own id (unless
+//! `trustClientRequestId` is set, for a gateway behind a proxy that sets
+//! it), and `POST /orders` validates every JSON media type
+//! (`application/*+json` too) against its model and refuses others with 415.
+//! The server ([`serve`]) closes connections whose request head or body
+//! stalls for 30 s and answers 431 to request heads over 64 KiB
+//! ([`ServerLimits`]); `axum::serve` sets no such limits.
+//!
 //! Options: `--port N` (or `PORT`, default 8080), `--config FILE` to replace
-//! the embedded configuration. Stops on Ctrl-C.
+//! the embedded configuration. Stops on Ctrl-C, letting requests in flight
+//! finish.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -40,6 +50,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use apigw::access_log::{AccessLogConfig, AccessLogLayerBuilder, WriteAccessLog};
 use apigw::clock::{Clock, SharedClock, TokioClock};
@@ -59,17 +70,22 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Json};
 use axum::routing::future::RouteFuture;
 use axum::routing::get;
-use axum::serve::IncomingStream;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::Either;
 use http::{HeaderName, HeaderValue, Method, Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tower::util::MapRequestLayer;
 use tower::{Service, ServiceBuilder};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutBody;
 
 /// A boxed error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -79,6 +95,9 @@ pub const DEFAULT_CONFIG: &str = include_str!("gateway.json");
 
 /// The audience of the demo tokens.
 pub const AUDIENCE: &str = "orders-api";
+
+/// The request-id header (tower-http's request-id layers use it).
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The prefix of every metric name: Prometheus names cannot start with a
 /// digit (`4XXError`).
@@ -125,6 +144,12 @@ pub struct GatewayConfig {
     /// every block of the stack.
     #[serde(default)]
     pub gateway_responses: GatewayResponsesConfig,
+    /// Keep an `x-request-id` the client sent, for a gateway behind a proxy
+    /// that sets it. Default: false: the gateway gives every request an id
+    /// of its own, as API Gateway does, so that no client chooses the id its
+    /// log lines, problems and Lambda events carry.
+    #[serde(default)]
+    pub trust_client_request_id: bool,
     /// The clock the usage plans count quota periods and rate limits with
     /// (not read from the file). Default: tokio's clock. Tests set one whose
     /// day cannot end while they run.
@@ -616,6 +641,12 @@ pub fn gateway(
     let stack = ServiceBuilder::new()
         // One body type for the server (axum's).
         .map_response(|response: Response<_>| response.map(Body::from))
+        .option_layer((!config.trust_client_request_id).then(|| {
+            MapRequestLayer::new(|mut request: Request<Body>| {
+                request.headers_mut().remove(X_REQUEST_ID);
+                request
+            })
+        }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(log)
@@ -682,21 +713,90 @@ pub fn gateway(
     Ok((app, demo))
 }
 
+/// What one connection may hold the server to. Without them (hyper's
+/// defaults when no timer is set, and `axum::serve`'s) a client that sends
+/// half a request head, or half a body, keeps its connection, and a request
+/// head may take ~400 KB of buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerLimits {
+    /// How long a request head may take, from the first read of a new
+    /// request (on a fresh or an idle keep-alive connection) to its last
+    /// header; then the connection is closed. Default: 30 s.
+    pub header_read_timeout: Duration,
+    /// How long the server waits for the next part of a request body; then
+    /// reading the body fails, and the layer reading it answers with its
+    /// problem (the validator's 400, say). Default: 30 s.
+    pub body_idle_timeout: Duration,
+    /// Most bytes a request line and its headers may take; a longer head is
+    /// answered 431. Default: 64 KiB (hyper's floor is 8 KiB).
+    pub max_head_bytes: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(30),
+            body_idle_timeout: Duration::from_secs(30),
+            max_head_bytes: 64 * 1024,
+        }
+    }
+}
+
 /// Serves `app` on `listener` (with the peer address the client-IP throttle
-/// needs) until `shutdown` completes.
+/// needs) under the default [`ServerLimits`] until `shutdown` completes.
 pub async fn serve<S: Stack>(
     listener: tokio::net::TcpListener,
     app: App<S>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let connections = tower::service_fn(move |stream: IncomingStream<'_, _>| {
+    serve_with(listener, app, ServerLimits::default(), shutdown).await
+}
+
+/// Serves `app` on `listener` under `limits` until `shutdown` completes,
+/// then lets the requests in flight finish. HTTP/1.1, as `axum::serve`
+/// without its `http2` feature.
+pub async fn serve_with<S: Stack>(
+    listener: tokio::net::TcpListener,
+    app: App<S>,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_head_bytes);
+    let connections = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, say: let some connections end.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
         let mut app = app.clone();
-        app.peer = Some(*stream.remote_addr());
-        std::future::ready(Ok::<_, Infallible>(app))
-    });
-    axum::serve(listener, connections)
-        .with_graceful_shutdown(shutdown)
-        .await
+        app.peer = Some(peer);
+        let timeout = limits.body_idle_timeout;
+        let app = tower::ServiceExt::map_request(app, move |request: Request<Incoming>| {
+            request.map(|body| Body::new(TimeoutBody::new(timeout, body)))
+        });
+        let connection = connections
+            .watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app)));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
+    Ok(())
 }
 
 struct Options {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use apigw::clock::{Clock, ManualClock, TokioClock};
-use gateway::{Demo, GatewayConfig};
+use gateway::{Demo, GatewayConfig, ServerLimits};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -55,7 +55,14 @@ impl Clock for Noon {
     }
 }
 
-async fn start_logged(mut config: GatewayConfig) -> Result<(Demo, Lines), gateway::BoxError> {
+async fn start_logged(config: GatewayConfig) -> Result<(Demo, Lines), gateway::BoxError> {
+    start_limited(config, ServerLimits::default()).await
+}
+
+async fn start_limited(
+    mut config: GatewayConfig,
+    limits: ServerLimits,
+) -> Result<(Demo, Lines), gateway::BoxError> {
     config
         .usage_plan_clock
         .get_or_insert_with(|| Arc::new(Noon::today()));
@@ -68,7 +75,12 @@ async fn start_logged(mut config: GatewayConfig) -> Result<(Demo, Lines), gatewa
             lines.push(line.to_owned());
         }
     })?;
-    tokio::spawn(gateway::serve(listener, app, std::future::pending()));
+    tokio::spawn(gateway::serve_with(
+        listener,
+        app,
+        limits,
+        std::future::pending(),
+    ));
     Ok((demo, lines))
 }
 
@@ -765,5 +777,145 @@ async fn customised_gateway_responses_in_every_block() -> TestResult {
     assert!(kind.starts_with("urn:apigw:problem:throttled"), "{kind}");
     assert_eq!(body["title"], "Slow down");
     assert_eq!(body["detail"], "try again later");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_gives_every_request_its_own_id_unless_told_to_trust_the_client() -> TestResult
+{
+    for trust in [false, true] {
+        let mut config = GatewayConfig::embedded()?;
+        config.trust_client_request_id = trust;
+        let (demo, lines) = start_logged(config).await?;
+        let response = Client::new()
+            .get(format!("{}/orders", demo.base))
+            .header("x-request-id", "chosen-by-the-client")
+            .header("x-request-id", "and-another")
+            .send()
+            .await?;
+        let id = header(&response, "x-request-id").ok_or("no x-request-id")?;
+        let (status, _, body) = problem(response).await?;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        if trust {
+            assert_eq!(id, "chosen-by-the-client");
+        } else {
+            // A UUID of the gateway's own.
+            assert_eq!(id.len(), 36, "{id}");
+            assert!(!id.contains("client") && !id.contains("another"), "{id}");
+        }
+        // The problem and the access log carry the same id.
+        assert_eq!(body["requestId"], id.as_str());
+        assert_eq!(body["instance"], id.as_str());
+        let logged = lines.lock().map_err(|_| "poisoned")?.concat();
+        let line: Value = serde_json::from_str(&logged)?;
+        assert_eq!(line["requestId"], id.as_str());
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_json_media_type_is_validated_and_other_types_are_refused() -> TestResult {
+    let demo = start(GatewayConfig::embedded()?).await?;
+    let client = Client::new();
+    let post = |content_type: &'static str, body: &'static str| {
+        client
+            .post(format!("{}/orders", demo.base))
+            .header("authorization", bearer(&demo.token))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let invalid = r#"{"sku": "", "quantity": -7}"#;
+    for content_type in [
+        "application/json",
+        "application/vnd.api+json",
+        "Application/Merge-Patch+JSON; charset=utf-8",
+    ] {
+        let (status, kind, body) = problem(post(content_type, invalid).await?).await?;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{content_type}");
+        assert!(kind.ends_with(":invalid-body"), "{content_type}: {kind}");
+        assert_eq!(body["errors"].as_array().map(Vec::len), Some(2), "{body}");
+    }
+    for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+        let (status, kind, _) = problem(post(content_type, invalid).await?).await?;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type}");
+        assert!(
+            kind.starts_with("urn:apigw:problem:unsupported-media-type"),
+            "{kind}"
+        );
+    }
+    let valid = r#"{"sku": "book", "quantity": 1}"#;
+    let response = post("application/json; charset=utf-8", valid).await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    Ok(())
+}
+
+/// A raw connection to `demo`, for what a well-behaved client never sends.
+async fn raw(demo: &Demo) -> Result<tokio::net::TcpStream, gateway::BoxError> {
+    let addr = demo.base.trim_start_matches("http://");
+    Ok(tokio::net::TcpStream::connect(addr).await?)
+}
+
+/// Everything the server sends until it closes the connection; an error if
+/// it keeps the connection open for 10 s.
+async fn until_closed(stream: &mut tokio::net::TcpStream) -> Result<String, gateway::BoxError> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut received))
+        .await
+        .map_err(|_| "the server kept the connection open")??;
+    Ok(String::from_utf8_lossy(&received).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_oversized_requests_are_cut_off() -> TestResult {
+    use tokio::io::AsyncWriteExt;
+    let limits = ServerLimits {
+        header_read_timeout: Duration::from_millis(300),
+        body_idle_timeout: Duration::from_millis(300),
+        max_head_bytes: 16 * 1024,
+    };
+    let (demo, _) = start_limited(GatewayConfig::embedded()?, limits).await?;
+
+    // A connection that never sends anything, and one that stops halfway
+    // through its request head: both closed, without an answer.
+    let mut idle = raw(&demo).await?;
+    assert_eq!(until_closed(&mut idle).await?, "");
+    let mut half_head = raw(&demo).await?;
+    half_head
+        .write_all(b"GET /orders HTTP/1.1\r\nhost: x\r\n")
+        .await?;
+    assert_eq!(until_closed(&mut half_head).await?, "");
+
+    // A body that stops after 6 of 100 bytes: the validator cannot read
+    // it and answers with a problem.
+    let mut half_body = raw(&demo).await?;
+    let head = format!(
+        "POST /orders HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"sku\"",
+        demo.token
+    );
+    half_body.write_all(head.as_bytes()).await?;
+    let answer = until_closed(&mut half_body).await?;
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+
+    // A request head over the limit: 431.
+    let response = Client::new()
+        .get(format!("{}/orders", demo.base))
+        .header("x-padding", "a".repeat(20 * 1024))
+        .send()
+        .await?;
+    assert_eq!(
+        response.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    // A connection that behaves is served as before.
+    let response = Client::new()
+        .get(format!("{}/orders", demo.base))
+        .header("authorization", bearer(&demo.token))
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
     Ok(())
 }
