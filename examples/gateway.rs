@@ -434,6 +434,24 @@ fn prometheus() -> Option<PrometheusHandle> {
         .clone()
 }
 
+/// How often the Prometheus recorder folds the latency samples it has
+/// collected into its summaries (what `PrometheusBuilder::install` would do).
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// Folds recorded histogram samples into their summaries every
+/// [`METRICS_UPKEEP`], for as long as the runtime runs. A recorder built with
+/// `build_recorder` keeps every sample until something renders or upkeeps
+/// it: without this task, and with nobody scraping `/metrics`, the process
+/// would grow by ~16 bytes per request for ever.
+async fn metrics_upkeep(handle: PrometheusHandle) {
+    let mut ticks = tokio::time::interval(METRICS_UPKEEP);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        handle.run_upkeep();
+    }
+}
+
 /// `GET /metrics`: the gateway's metrics in Prometheus' text format.
 fn metrics_router() -> Router {
     Router::new().route(
@@ -608,7 +626,9 @@ pub fn gateway(
     access_log: impl WriteAccessLog,
 ) -> Result<(App<impl Stack>, Demo), BoxError> {
     // The recorder first, so that every metric a layer registers reaches it.
-    let _ = prometheus();
+    if let (Some(handle), Ok(runtime)) = (prometheus(), tokio::runtime::Handle::try_current()) {
+        runtime.spawn(metrics_upkeep(handle));
+    }
     let issuer = DemoIssuer::generate(base)?;
     if config.authorizer.jwt_configuration.is_none() && config.authorizer.issuers.is_empty() {
         let demo: IssuerConfig =
