@@ -45,13 +45,14 @@ curl -sf -o /dev/null http://127.0.0.1:18082/orders -H "authorization: Bearer $t
 latency() { curl -sf http://127.0.0.1:18083/latency; }
 latency >/dev/null
 # One wrk run against side $2 (bare or stack); prints its line and appends
-# "rps p50_us p99_us in_process_p50_us in_process_p99_us" to $1.
+# "rps p50_us p99_us in_process_p50_us in_process_p99_us in_process_p999_us"
+# to $1. The control port answers "side COUNT P50 P90 P99 P999" (ns).
 run() {
     record=$1
     side=$2
     shift 2
     result=$(pin 0 wrk -t1 -c"$connections" -d"$duration" --latency "$@")
-    inside=$(latency | awk -v side="$side" '$1 == side {printf "%.1f %.1f", $4 / 1000, $6 / 1000}')
+    inside=$(latency | awk -v side="$side" '$1 == side {printf "%.1f %.1f %.1f", $3 / 1000, $5 / 1000, $6 / 1000}')
     printf '%s\n' "$result" |
         awk -v record="$record" -v inside="$inside" '
             function us(v) {
@@ -63,7 +64,7 @@ run() {
             /Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Non-2xx/ {bad=$NF}
             END {
                 split(inside, i, " ")
-                printf "%s req/s  p50 %s  p99 %s  in process p50 %s us  p99 %s us%s\n", rps, p50, p99, i[1], i[2], (bad ? "  NON-2XX " bad : "")
+                printf "%s req/s  p50 %s  p99 %s  in process p50 %s us  p99 %s us  p999 %s us%s\n", rps, p50, p99, i[1], i[2], i[3], (bad ? "  NON-2XX " bad : "")
                 printf "%s %s %s %s\n", rps, us(p50), us(p99), inside >> record
             }'
 }
@@ -85,11 +86,13 @@ paste "$bare_runs" "$stack_runs" | awk '
     function lo(a, n,    i, m) { m = a[1]; for (i = 2; i <= n; i++) if (a[i] < m) m = a[i]; return m }
     function hi(a, n,    i, m) { m = a[1]; for (i = 2; i <= n; i++) if (a[i] > m) m = a[i]; return m }
     {
-        n++; ratio[n] = $6 / $1; p50[n] = $7 - $2; p99[n] = $8 - $3
-        in50[n] = $9 - $4; in99[n] = $10 - $5; b99[n] = $5; s99[n] = $10
+        n++; ratio[n] = $7 / $1; p50[n] = $8 - $2; p99[n] = $9 - $3
+        in50[n] = $10 - $4; in99[n] = $11 - $5; b99[n] = $5; s99[n] = $11
+        in999[n] = $12 - $6; b999[n] = $6; s999[n] = $12
     }
     END {
         printf "median of %d rounds: stack/bare throughput %.2f (min %.2f, max %.2f)\n", n, median(ratio, n), lo(ratio, n), hi(ratio, n)
         printf "  added by the stack, client side: p50 %.0f us, p99 %.0f us\n", median(p50, n), median(p99, n)
         printf "  added by the stack, in process:  p50 %.1f us, p99 %.1f us (in-process p99 bare %.1f us, stack %.1f us)\n", median(in50, n), median(in99, n), median(b99, n), median(s99, n)
+        printf "  added by the stack, in process:  p99.9 %.1f us (bare %.1f us, stack %.1f us)\n", median(in999, n), median(b999, n), median(s999, n)
     }'
