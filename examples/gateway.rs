@@ -55,6 +55,7 @@ use std::time::Duration;
 use apigw::access_log::{AccessLogConfig, AccessLogLayerBuilder, WriteAccessLog};
 use apigw::clock::{Clock, SharedClock, TokioClock};
 use apigw::events::v2;
+use apigw::identity::REQUEST_ID_HEADER;
 use apigw::integration::{LambdaIntegration, PayloadFormat, handler_fn};
 use apigw::jwt::{IssuerConfig, JwtAuthorizerConfig, JwtAuthorizerLayerBuilder};
 use apigw::metrics::GatewayMetricsLayer;
@@ -95,9 +96,6 @@ pub const DEFAULT_CONFIG: &str = include_str!("gateway.json");
 
 /// The audience of the demo tokens.
 pub const AUDIENCE: &str = "orders-api";
-
-/// The request-id header (tower-http's request-id layers use it).
-const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The prefix of every metric name: Prometheus names cannot start with a
 /// digit (`4XXError`).
@@ -663,7 +661,7 @@ pub fn gateway(
         .map_response(|response: Response<_>| response.map(Body::from))
         .option_layer((!config.trust_client_request_id).then(|| {
             MapRequestLayer::new(|mut request: Request<Body>| {
-                request.headers_mut().remove(X_REQUEST_ID);
+                request.headers_mut().remove(REQUEST_ID_HEADER);
                 request
             })
         }))

@@ -7,7 +7,7 @@
 mod gateway;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use apigw::clock::{Clock, ManualClock, TokioClock};
 use gateway::{Demo, GatewayConfig, ServerLimits};
@@ -25,34 +25,13 @@ async fn start(config: GatewayConfig) -> Result<Demo, gateway::BoxError> {
 /// Access-log lines, as the gateway wrote them.
 type Lines = Arc<Mutex<Vec<String>>>;
 
-/// tokio's clock, except that its wall clock starts at noon UTC of the day
-/// the test starts and runs on from there: the demo's `DAY` quota cannot
-/// roll over while a test runs, even one started at 23:59:59.
-#[derive(Debug)]
-struct Noon {
-    start: Instant,
-    noon: Duration,
-}
-
-impl Noon {
-    fn today() -> Self {
-        const DAY: u64 = 86_400;
-        let today = TokioClock.unix_time().as_secs() / DAY * DAY;
-        Self {
-            start: TokioClock.now(),
-            noon: Duration::from_secs(today + DAY / 2),
-        }
-    }
-}
-
-impl Clock for Noon {
-    fn now(&self) -> Instant {
-        TokioClock.now()
-    }
-
-    fn unix_time(&self) -> Duration {
-        self.noon + self.now().saturating_duration_since(self.start)
-    }
+/// A clock standing at noon UTC of the day the test starts: the demo's
+/// `DAY` quota cannot roll over while a test runs, even one started at
+/// 23:59:59.
+fn noon_today() -> ManualClock {
+    const DAY: u64 = 86_400;
+    let today = TokioClock.unix_time().as_secs() / DAY * DAY;
+    ManualClock::at_unix_time(Duration::from_secs(today + DAY / 2))
 }
 
 async fn start_logged(config: GatewayConfig) -> Result<(Demo, Lines), gateway::BoxError> {
@@ -65,7 +44,7 @@ async fn start_limited(
 ) -> Result<(Demo, Lines), gateway::BoxError> {
     config
         .usage_plan_clock
-        .get_or_insert_with(|| Arc::new(Noon::today()));
+        .get_or_insert_with(|| Arc::new(noon_today()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let lines = Lines::default();
